@@ -1,0 +1,75 @@
+"""Building the Spark session: local by default, any master or Spark Connect by configuration.
+
+The jars Spark needs (Iceberg runtime + AWS bundle, JDBC drivers) are fetched into `jars/lib`
+by `jars/fetch.sh`; a session is refused early, with the fix in the message, when they are
+missing, instead of failing later with a ClassNotFoundException deep in a job.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_JARS_DIR = PROJECT_ROOT / "jars" / "lib"
+REQUIRED_JAR_PREFIXES = ("iceberg-spark-runtime-", "iceberg-aws-bundle-", "mssql-jdbc-", "mysql-connector-j-")
+
+
+def jar_paths(jars_dir: Path | str | None = None) -> list[str]:
+    directory = Path(jars_dir) if jars_dir else Path(os.environ.get("MSSQL_STARROCKS_JARS_DIR", DEFAULT_JARS_DIR))
+    jars = sorted(str(p) for p in directory.glob("*.jar")) if directory.is_dir() else []
+    missing = [prefix for prefix in REQUIRED_JAR_PREFIXES if not any(Path(j).name.startswith(prefix) for j in jars)]
+    if missing:
+        raise RuntimeError(
+            f"Spark jars missing in {directory}: {', '.join(p.rstrip('-') for p in missing)}. "
+            "Run `jars/fetch.sh` (it fetches the versions pinned in jars/pom.xml with Maven)."
+        )
+    return jars
+
+
+def base_spark_conf(
+    *,
+    master: str = "local[*]",
+    app_name: str = "mssql_starrocks",
+    shuffle_partitions: int = 8,
+    jars_dir: Path | str | None = None,
+    extra_conf: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The Spark conf every session of the project starts from (before catalog settings)."""
+    conf = {
+        "spark.app.name": app_name,
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        # Spark 3.5 writes dates/timestamps before 1582 in the proleptic calendar only when asked.
+        "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+        "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+        "spark.ui.showConsoleProgress": "false",
+        # Secrets must not be printed by Spark's conf dumps / UI environment page.
+        "spark.redaction.regex": "(?i)secret|password|token|access[.]?key|credential",
+    }
+    if not master.startswith("sc://"):
+        conf["spark.master"] = master
+        conf["spark.jars"] = ",".join(jar_paths(jars_dir))
+        if master.startswith("local"):
+            conf.setdefault("spark.ui.enabled", "false")
+    conf.update(extra_conf or {})
+    return conf
+
+
+def build_session(conf: dict[str, str]):
+    """Get or create the SparkSession for `conf` (Spark Connect when spark.remote / sc:// is set)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    master = conf.get("spark.master", "")
+    remote = conf.get("spark.remote") or (master if master.startswith("sc://") else None)
+    if remote:
+        builder = builder.remote(remote)
+    for key, value in conf.items():
+        if key in ("spark.remote",):
+            continue
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
