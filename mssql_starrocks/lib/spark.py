@@ -34,8 +34,13 @@ def base_spark_conf(
     shuffle_partitions: int = 8,
     jars_dir: Path | str | None = None,
     extra_conf: dict[str, str] | None = None,
+    check_jars: bool = True,
 ) -> dict[str, str]:
-    """The Spark conf every session of the project starts from (before catalog settings)."""
+    """The Spark conf every session of the project starts from (before catalog settings).
+
+    With check_jars=False the jars are named by a glob (Spark expands it at start-up), so that
+    building the conf does no I/O; SparkResource checks them when it starts the session.
+    """
     conf = {
         "spark.app.name": app_name,
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
@@ -48,11 +53,14 @@ def base_spark_conf(
         "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
         "spark.ui.showConsoleProgress": "false",
         # Secrets must not be printed by Spark's conf dumps / UI environment page.
-        "spark.redaction.regex": "(?i)secret|password|token|access[.]?key|credential",
+        "spark.redaction.regex": "(?i)secret|password|token|access.?key|credential",
     }
     if not master.startswith("sc://"):
         conf["spark.master"] = master
-        conf["spark.jars"] = ",".join(jar_paths(jars_dir))
+        if check_jars:
+            conf["spark.jars"] = ",".join(jar_paths(jars_dir))
+        else:
+            conf["spark.jars"] = str(Path(jars_dir or os.environ.get("MSSQL_STARROCKS_JARS_DIR", DEFAULT_JARS_DIR)) / "*.jar")
         if master.startswith("local"):
             conf.setdefault("spark.ui.enabled", "false")
     conf.update(extra_conf or {})

@@ -1,0 +1,252 @@
+"""`mssql-starrocks`: discover tables, check connections, preview type mappings, run migrations.
+
+Every command reads connection settings from the environment, loading `.env` from the current
+directory first (the same file Dagster loads), or the file given with `--env-file`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from mssql_starrocks.lib import config as cfg
+from mssql_starrocks.lib import schema as sch
+from mssql_starrocks.lib import typemap
+
+
+def _load_env(env_file: str | None) -> None:
+    from dotenv import load_dotenv
+
+    if env_file:
+        if not Path(env_file).exists():
+            raise click.UsageError(f"env file {env_file} does not exist")
+        load_dotenv(env_file, override=True)
+    elif Path(".env").exists():
+        load_dotenv(".env", override=False)
+
+
+def _resources() -> dict:
+    from mssql_starrocks.defs.migration.resources import migration_resources
+
+    return migration_resources()
+
+
+def _require(*names: str) -> None:
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        raise click.ClickException(
+            f"missing environment variable(s): {', '.join(missing)} (set them in .env; see .env.example)"
+        )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--env-file", default=None, help="Read settings from this .env file (default: ./.env if present).")
+def main(env_file: str | None) -> None:
+    """Migrate SQL Server tables into StarRocks through Iceberg, with Dagster.
+
+    \b
+    Typical first steps on your own servers:
+      1. cp .env.example .env   and fill in SQL Server, Iceberg/Glue and StarRocks settings
+      2. mssql-starrocks check            one line per endpoint: reachable, logged in, version
+      3. mssql-starrocks discover         write tables.yaml from the SQL Server catalog
+      4. mssql-starrocks plan dbo.orders  see the column types each layer will get
+      5. mssql-starrocks run              migrate every table (or open Dagit: dagster dev)
+    """
+    _load_env(env_file)
+
+
+@main.command()
+def check() -> None:
+    """Check every connection: SQL Server, the Iceberg catalog, StarRocks (FE SQL and HTTP)."""
+    _require("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD", "STARROCKS_HOST", "STARROCKS_USER", "STARROCKS_PASSWORD")
+    res = _resources()
+    failures = 0
+
+    def line(ok: bool, what: str, detail: str) -> None:
+        nonlocal failures
+        failures += 0 if ok else 1
+        click.echo(f"{'OK  ' if ok else 'FAIL'} {what:<22} {detail}")
+
+    mssql = res["mssql"].get_client()
+    try:
+        line(True, "SQL Server", f"{mssql.settings.display} version {mssql.server_version()}")
+    except Exception as exc:  # noqa: BLE001 - report every endpoint, then fail
+        line(False, "SQL Server", str(exc))
+    catalog = res["iceberg"].get_client()
+    try:
+        detail = _check_catalog(catalog)
+        line(True, "Iceberg catalog", detail)
+    except Exception as exc:  # noqa: BLE001
+        line(False, "Iceberg catalog", f"{catalog.display}: {exc}")
+    sr = res["starrocks"].get_client()
+    try:
+        line(True, "StarRocks (SQL)", f"{sr.settings.display} version {sr.version()}")
+    except Exception as exc:  # noqa: BLE001
+        line(False, "StarRocks (SQL)", str(exc))
+    try:
+        line(True, "StarRocks (HTTP)", _check_stream_load_endpoint(sr.settings))
+    except Exception as exc:  # noqa: BLE001
+        line(False, "StarRocks (HTTP)", str(exc))
+    if failures:
+        raise SystemExit(1)
+
+
+def _check_catalog(catalog) -> str:
+    if catalog.catalog_type == "local":
+        catalog.prepare_local()
+        return f"{catalog.display} (local JDBC catalog; no account needed)"
+    import boto3
+
+    glue = boto3.client("glue", region_name=catalog.aws_region, endpoint_url=catalog.glue_endpoint)
+    glue.get_databases(MaxResults=1)
+    s3 = boto3.client("s3", region_name=catalog.aws_region, endpoint_url=catalog.s3_endpoint)
+    bucket = catalog.warehouse.removeprefix("s3://").split("/")[0]
+    s3.head_bucket(Bucket=bucket)
+    return f"{catalog.display}: Glue answers, bucket {bucket} reachable"
+
+
+def _check_stream_load_endpoint(settings) -> str:
+    import requests
+
+    from mssql_starrocks.lib.starrocks import _auth
+
+    url = f"http://{settings.host}:{settings.http_port}/api/health"
+    resp = requests.get(url, headers={"Authorization": _auth(settings)}, timeout=settings.connect_timeout_s)
+    if resp.status_code >= 500:
+        raise RuntimeError(f"http://{settings.host}:{settings.http_port} answered HTTP {resp.status_code}")
+    return f"http://{settings.host}:{settings.http_port} answers (HTTP {resp.status_code})"
+
+
+@main.command()
+@click.option("--database", default=None, help="Source database (default: MSSQL_DATABASE).")
+@click.option("--schema", "schemas", multiple=True, help="Only these schemas (repeatable).")
+@click.option("--output", "-o", default=cfg.DEFAULT_TABLES_FILE, show_default=True, help="Tables file to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing tables file.")
+def discover(database: str | None, schemas: tuple[str, ...], output: str, force: bool) -> None:
+    """Write a tables file listing every table of the source database, with keys and columns."""
+    _require("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD")
+    if Path(output).exists() and not force:
+        raise click.ClickException(f"{output} exists; pass --force to overwrite it")
+    res = _resources()
+    database = database or os.environ.get("MSSQL_DATABASE")
+    if not database:
+        raise click.ClickException("no source database: pass --database or set MSSQL_DATABASE")
+    client = res["mssql"].get_client(database)
+    tables = [t for t in client.list_tables() if not schemas or t.schema in schemas]
+    entries = []
+    problems = []
+    with click.progressbar(tables, label=f"reading {len(tables)} table(s)", file=sys.stderr) as bar:
+        for info in bar:
+            columns = client.columns(info.schema, info.name)
+            keys = client.primary_key(info.schema, info.name)
+            entry: dict = {"schema": info.schema, "name": info.name}
+            if keys:
+                entry["key_columns"] = keys
+                entry["starrocks"] = {"model": "primary_key"}
+            if info.description:
+                entry["description"] = info.description
+            if info.row_estimate is not None:
+                entry["row_estimate"] = info.row_estimate
+            try:
+                sch.build(f"{database}.{info.schema}.{info.name}", columns, key_columns=keys)
+            except sch.SchemaError as exc:
+                problems.append(str(exc))
+            entry["columns"] = [_column_entry(c) for c in columns]
+            entries.append(entry)
+    document = {"version": 1, "database": database, "defaults": {"load_mode": "full", "schedule": None},
+                "tables": entries}
+    Path(output).write_text(
+        "# Written by `mssql-starrocks discover`; edit freely (see README: the tables file).\n"
+        + yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    click.echo(f"wrote {output}: {len(entries)} table(s) from {database}")
+    for p in problems:
+        click.echo(f"warning: {p}", err=True)
+
+
+def _column_entry(c: typemap.SourceColumn) -> dict:
+    entry: dict = {"name": c.name, "type": c.data_type}
+    if c.max_length is not None:
+        entry["max_length"] = c.max_length
+    if c.precision is not None:
+        entry["precision"] = c.precision
+    if c.scale is not None:
+        entry["scale"] = c.scale
+    entry["nullable"] = c.nullable
+    return entry
+
+
+@main.command()
+@click.argument("table")
+@click.option("--live", is_flag=True, help="Read the columns from SQL Server instead of the tables file.")
+def plan(table: str, live: bool) -> None:
+    """Show the planned column types of TABLE (schema.name) on every layer, before running."""
+    tables_file = cfg.load_tables_file()
+    plans = {p.spec.qualified.lower(): p for p in cfg.plans(tables_file)}
+    p = plans.get(table.lower())
+    if p is None:
+        raise click.ClickException(f"{table} is not in the tables file (tables: {', '.join(sorted(plans))})")
+    if live or p.spec.columns is None:
+        _require("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD")
+        columns = _resources()["mssql"].get_client(p.database).columns(p.source_schema, p.source_table)
+    else:
+        columns = [c.to_source(i + 1) for i, c in enumerate(p.spec.columns)]
+    try:
+        schema_plan = sch.build(p.source_label, columns, key_columns=list(p.spec.key_columns), rename=dict(p.spec.rename))
+    except sch.SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{p.source_label} -> Iceberg {p.namespace}.{p.table} -> StarRocks {p.namespace}.{p.table} "
+               f"({p.starrocks.model}, load mode {p.load_mode})")
+    rows = [("column", "SQL Server", "Iceberg", "StarRocks", "note")]
+    rows += [(c.name, c.source_type or "(added)", c.iceberg_type, c.starrocks_type, c.note) for c in schema_plan.columns]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
+    for r in rows:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    click.echo("\nStarRocks DDL:\n" + sch.starrocks_create_table(
+        schema_plan, p.namespace, p.table, model=p.starrocks.model, buckets=p.starrocks.buckets,
+        replication_num=p.starrocks.replication_num, comment=p.spec.description))
+
+
+@main.command(name="types")
+def types_() -> None:
+    """Print the SQL Server -> Iceberg -> StarRocks type mapping table (markdown)."""
+    click.echo(typemap.render_markdown())
+
+
+@main.command()
+@click.option("--select", "selection", default="*", show_default=True,
+              help="Dagster asset selection, e.g. 'raw/demo/dbo/customers+' or 'group:demo_sales'.")
+def run(selection: str) -> None:
+    """Materialize the selected assets with their checks (headless), recorded in DAGSTER_HOME."""
+    import dagster as dg
+
+    from mssql_starrocks.definitions import defs as lazy_defs
+
+    defs = lazy_defs() if callable(lazy_defs) else lazy_defs
+    if hasattr(defs, "load"):
+        defs = defs.load()
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    job = defs.resolve_implicit_global_asset_job_def()
+    sel = dg.AssetSelection.from_string(selection) if selection != "*" else dg.AssetSelection.all()
+    keys = sel.resolve(defs.resolve_asset_graph())
+    result = job.execute_in_process(instance=instance, asset_selection=list(keys), raise_on_error=False)
+    checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed_checks = [e for e in checks if not e.event_specific_data.evaluation.passed]
+    mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+    click.echo(f"run {result.run_id}: {len(mats)} asset(s) materialized, {len(checks) - len(failed_checks)}/"
+               f"{len(checks)} check(s) passed")
+    for e in failed_checks:
+        ev = e.event_specific_data.evaluation
+        click.echo(f"  check failed: {ev.asset_check_key.to_user_string()}: {ev.description}")
+    if not result.success or failed_checks:
+        for e in result.all_events:
+            if e.event_type_value == "STEP_FAILURE":
+                click.echo(f"  step failed: {e.step_key}: {e.event_specific_data.error.message.strip()}", err=True)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

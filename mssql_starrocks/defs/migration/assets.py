@@ -1,0 +1,153 @@
+"""One asset factory: every table in the tables file becomes raw -> iceberg -> starrocks.
+
+Keys are stable and readable: `raw/<db>/<schema>/<table>` (the run-scoped landing in Iceberg),
+`iceberg/<db>/<schema>/<table>` (the Glue/Iceberg table) and `starrocks/<db>/<schema>/<table>`,
+grouped by source database + schema. The work itself lives in `mssql_starrocks.lib.pipeline`;
+the assets add what Dagit shows: row counts, bytes, durations, snapshot ids, load results, and
+the column schema with SQL Server, Iceberg and StarRocks types side by side.
+"""
+
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from mssql_starrocks.defs.migration.resources import IcebergResource, MssqlResource, SparkResource, StarRocksResource
+from mssql_starrocks.lib import iceberg as ice
+from mssql_starrocks.lib import pipeline
+from mssql_starrocks.lib.config import TablePlan
+from mssql_starrocks.lib.schema import TableSchemaPlan
+from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys
+
+
+def column_schema(schema_plan: TableSchemaPlan, layer: str) -> dg.TableSchema:
+    columns = []
+    for c in schema_plan.columns:
+        type_name = {"raw": c.spark_type, "iceberg": c.iceberg_type, "starrocks": c.starrocks_type}[layer]
+        origin = f"SQL Server {c.source_type} [{c.source_name}]" if c.source_name else c.note
+        columns.append(dg.TableColumn(
+            name=c.name, type=type_name, description=origin + (f"; {c.note}" if c.note and c.source_name else ""),
+            constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=False),
+        ))
+    return dg.TableSchema(columns=columns)
+
+
+def column_lineage(schema_plan: TableSchemaPlan, upstream: dg.AssetKey) -> dg.TableColumnLineage:
+    return dg.TableColumnLineage(deps_by_column={
+        c.name: [dg.TableColumnDep(asset_key=upstream, column_name=c.name)] for c in schema_plan.columns
+    })
+
+
+def type_table_markdown(schema_plan: TableSchemaPlan) -> str:
+    lines = ["| column | SQL Server | Iceberg | StarRocks | note |", "| --- | --- | --- | --- | --- |"]
+    for c in schema_plan.columns:
+        lines.append(f"| {c.name} | {c.source_type or '(added)'} | {c.iceberg_type} | {c.starrocks_type} | {c.note} |")
+    return "\n".join(lines)
+
+
+def _schema_metadata(schema_plan: TableSchemaPlan | None, layer: str, upstream: dg.AssetKey | None) -> dict:
+    if schema_plan is None:
+        return {}
+    meta = {
+        "dagster/column_schema": column_schema(schema_plan, layer),
+        "type_mapping": dg.MetadataValue.md(type_table_markdown(schema_plan)),
+    }
+    if upstream is not None:
+        meta["dagster/column_lineage"] = column_lineage(schema_plan, upstream)
+    return meta
+
+
+def _description(plan: TablePlan, layer: str) -> str:
+    what = {
+        "raw": "Run-scoped landing of the SQL Server table (Iceberg table, replaced atomically per extract).",
+        "iceberg": "Iceberg table registered in the catalog (Glue in production), replaced atomically per load.",
+        "starrocks": "StarRocks table loaded from the Iceberg snapshot by Stream Load and swapped in atomically.",
+    }[layer]
+    parts = [f"`{plan.source_label}`: {what}"]
+    if plan.spec.description:
+        parts.append(plan.spec.description)
+    if plan.spec.key_columns:
+        parts.append("Key: " + ", ".join(plan.spec.key_columns))
+    if plan.spec.row_estimate is not None:
+        parts.append(f"About {plan.spec.row_estimate} rows when discovered.")
+    return "\n\n".join(parts)
+
+
+def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDefinition]:
+    common = dict(group_name=plan.group)
+    static_meta = {"source_table": plan.source_label, "load_mode": plan.load_mode}
+    # One load of a given table at a time: concurrent full loads would race for the same tables.
+    pool = f"table_{'_'.join(keys.raw.path[1:])}"
+
+    @dg.asset(key=keys.raw, kinds={"mssql", "spark", "iceberg"}, description=_description(plan, "raw"),
+              metadata=static_meta, pool=pool, **common)
+    def raw(context: AssetExecutionContext, spark: SparkResource, mssql: MssqlResource,
+            iceberg: IcebergResource) -> dg.MaterializeResult:
+        result = pipeline.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
+                                  plan=plan, run_id=context.run.run_id, log=context.log.info)
+        m = result.metadata
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": m["row_count"],
+            "source_row_count": m["source_row_count"],
+            "raw_snapshot_id": dg.MetadataValue.text(str(m["raw_snapshot_id"])),
+            "raw_table": m["raw_table"],
+            "bytes": m["bytes"], "files": m["files"], "splits": m["splits"], "split_column": m["split_column"],
+            "duration_s": m["duration_s"], "rows_per_s": m["rows_per_s"],
+            "jdbc_url": m["jdbc_url"],
+            **_schema_metadata(result.schema, "raw", None),
+        })
+
+    @dg.asset(key=keys.iceberg, deps=[keys.raw], kinds={"spark", "iceberg"},
+              description=_description(plan, "iceberg"), metadata=static_meta, pool=pool, **common)
+    def iceberg_table(context: AssetExecutionContext, spark: SparkResource,
+                      iceberg: IcebergResource) -> dg.MaterializeResult:
+        catalog = iceberg.get_client()
+        session = spark.spark_session
+        catalog.attach(session)
+        landing = pipeline.raw_table(catalog, plan)
+        if not ice.table_exists(session, landing):
+            raise RuntimeError(f"{plan.source_label}: no landing table {landing}; materialize {keys.raw.to_user_string()} first")
+        raw_snapshot = ice.current_snapshot(session, landing)
+        result = pipeline.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=raw_snapshot["snapshot_id"],
+                                     run_id=context.run.run_id, log=context.log.info)
+        m = result.metadata
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": m["row_count"],
+            "raw_row_count": m["raw_row_count"],
+            "snapshot_id": dg.MetadataValue.text(str(m["snapshot_id"])),
+            "iceberg_table": m["iceberg_table"],
+            "table_location": dg.MetadataValue.path(m["table_location"]),
+            "files": m["files"], "bytes": m["bytes"],
+            "duration_s": m["duration_s"], "rows_per_s": m["rows_per_s"],
+            "catalog": catalog.display,
+            **_schema_metadata(result.schema, "iceberg", keys.raw),
+        })
+
+    @dg.asset(key=keys.starrocks, deps=[keys.iceberg], kinds={"spark", "starrocks"},
+              description=_description(plan, "starrocks"), metadata=static_meta, pool=pool, **common)
+    def starrocks_table(context: AssetExecutionContext, spark: SparkResource, iceberg: IcebergResource,
+                        starrocks: StarRocksResource) -> dg.MaterializeResult:
+        result = pipeline.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
+                                       starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,
+                                       log=context.log.info)
+        m = result.metadata
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": m["row_count"],
+            "iceberg_snapshot_id": dg.MetadataValue.text(str(m["iceberg_snapshot_id"])),
+            "iceberg_row_count": m["iceberg_row_count"],
+            "starrocks_table": m["starrocks_table"],
+            "load_label_prefix": m["load_label_prefix"],
+            "loads": m["loads"], "loaded_rows": m["loaded_rows"], "filtered_rows": m["filtered_rows"],
+            "reused_labels": m["reused_labels"], "model": m["model"],
+            "duration_s": m["duration_s"], "rows_per_s": m["rows_per_s"],
+            **_schema_metadata(result.schema, "starrocks", keys.iceberg),
+        })
+
+    return [raw, iceberg_table, starrocks_table]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    assets: list[dg.AssetsDefinition] = []
+    for plan in configured_tables():
+        assets.extend(_build_table_assets(plan=plan, keys=table_keys(plan)))
+    return dg.Definitions(assets=assets)

@@ -1,0 +1,169 @@
+"""Resources: thin typed wrappers over the real clients, configured from the environment.
+
+Every secret is a `dagster.EnvVar`, so Dagit shows the variable's name, never its value.
+`migration_resources()` is the one place that picks local vs production settings: the Iceberg
+catalog is local (a JDBC catalog on SQLite under `.local/iceberg`) unless
+`ICEBERG_CATALOG_TYPE=glue`, and Spark runs `local[*]` unless `SPARK_MASTER` or
+`SPARK_REMOTE` (Spark Connect) names another. Nothing here connects to anything at load time.
+"""
+
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+from dagster_pyspark import LazyPySparkResource
+
+from mssql_starrocks.lib import iceberg as ice
+from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
+from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR, PROJECT_ROOT, base_spark_conf, jar_paths
+from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+class MssqlResource(dg.ConfigurableResource):
+    """The source SQL Server: JDBC settings for Spark's extract and a pymssql client."""
+
+    host: str
+    port: int = 1433
+    database: str = "master"
+    user: str
+    password: str
+    encrypt: bool = True
+    trust_server_certificate: bool = False
+    host_name_in_certificate: Optional[str] = None
+
+    def settings(self) -> MssqlSettings:
+        return MssqlSettings(
+            host=self.host, port=int(self.port), database=self.database, user=self.user, password=self.password,
+            encrypt=self.encrypt, trust_server_certificate=self.trust_server_certificate,
+            host_name_in_certificate=self.host_name_in_certificate,
+        )
+
+    def get_client(self, database: str | None = None) -> MssqlClient:
+        settings = self.settings()
+        return MssqlClient(settings.with_database(database) if database else settings)
+
+
+class StarRocksResource(dg.ConfigurableResource):
+    """The target StarRocks cluster: FE query port (MySQL protocol) and FE HTTP port (Stream Load)."""
+
+    host: str
+    query_port: int = 9030
+    http_port: int = 8030
+    user: str
+    password: str
+
+    def settings(self) -> StarRocksSettings:
+        return StarRocksSettings(host=self.host, query_port=int(self.query_port), http_port=int(self.http_port),
+                                 user=self.user, password=self.password)
+
+    def get_client(self) -> StarRocksClient:
+        return StarRocksClient(self.settings())
+
+
+class IcebergResource(dg.ConfigurableResource):
+    """The Iceberg catalog: AWS Glue + S3 in production, a local JDBC catalog by default."""
+
+    catalog_type: str = "local"
+    spark_catalog_name: str = "lake"
+    warehouse: Optional[str] = None
+    local_dir: str = str(PROJECT_ROOT / ".local" / "iceberg")
+    aws_region: Optional[str] = None
+    glue_endpoint: Optional[str] = None
+    s3_endpoint: Optional[str] = None
+    s3_path_style_access: bool = False
+
+    def get_client(self) -> ice.IcebergSettings:
+        return ice.IcebergSettings(
+            catalog_type=self.catalog_type, spark_catalog_name=self.spark_catalog_name, warehouse=self.warehouse,
+            local_dir=self.local_dir, aws_region=self.aws_region, glue_endpoint=self.glue_endpoint,
+            s3_endpoint=self.s3_endpoint, s3_path_style_access=self.s3_path_style_access,
+        )
+
+
+class SparkResource(LazyPySparkResource):
+    """dagster-pyspark's lazy session, refusing early (with the fix) when the jars are missing."""
+
+    def _init_session(self) -> None:
+        master = str(self.spark_config.get("spark.master", ""))
+        if self._spark_session is None and not self.spark_config.get("spark.remote") and not master.startswith("sc://"):
+            jar_paths(Path(str(self.spark_config.get("spark.jars", DEFAULT_JARS_DIR))).parent)
+        super()._init_session()
+
+
+def iceberg_from_env(env: dict[str, str] | None = None) -> IcebergResource:
+    e = os.environ if env is None else env
+    catalog_type = e.get("ICEBERG_CATALOG_TYPE", "local") or "local"
+    endpoint = e.get("AWS_ENDPOINT_URL") or None
+    return IcebergResource(
+        catalog_type=catalog_type,
+        warehouse=e.get("ICEBERG_WAREHOUSE") or None,
+        local_dir=e.get("ICEBERG_LOCAL_DIR") or str(PROJECT_ROOT / ".local" / "iceberg"),
+        aws_region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or None,
+        glue_endpoint=e.get("AWS_ENDPOINT_URL_GLUE") or endpoint,
+        s3_endpoint=e.get("AWS_ENDPOINT_URL_S3") or endpoint,
+        # A custom endpoint (MinIO, moto, LocalStack) almost always needs path-style addressing.
+        s3_path_style_access=_flag(e.get("S3_PATH_STYLE_ACCESS"), default=bool(endpoint)),
+    )
+
+
+def spark_config_from_env(iceberg: ice.IcebergSettings, env: dict[str, str] | None = None) -> dict[str, str]:
+    e = os.environ if env is None else env
+    remote = e.get("SPARK_REMOTE") or None
+    master = remote or e.get("SPARK_MASTER") or "local[*]"
+    extra = json.loads(e["SPARK_CONF_JSON"]) if e.get("SPARK_CONF_JSON") else {}
+    if e.get("SPARK_DRIVER_MEMORY"):
+        extra.setdefault("spark.driver.memory", e["SPARK_DRIVER_MEMORY"])
+    conf = base_spark_conf(
+        master=master,
+        shuffle_partitions=int(e.get("SPARK_SHUFFLE_PARTITIONS", "8")),
+        extra_conf=extra,
+        check_jars=False,
+    )
+    if remote:
+        conf["spark.remote"] = remote
+    conf.update(iceberg.spark_conf())
+    return conf
+
+
+def migration_resources(env: dict[str, str] | None = None) -> dict[str, object]:
+    """The resources for the current environment (production settings come from `.env`)."""
+    e = os.environ if env is None else env
+    iceberg = iceberg_from_env(e)
+    return {
+        "mssql": MssqlResource(
+            host=dg.EnvVar("MSSQL_HOST"),
+            port=int(e.get("MSSQL_PORT", "1433") or 1433),
+            database=e.get("MSSQL_DATABASE", "master") or "master",
+            user=dg.EnvVar("MSSQL_USER"),
+            password=dg.EnvVar("MSSQL_PASSWORD"),
+            # Production default as in the seed: encrypted and the certificate checked.
+            encrypt=_flag(e.get("MSSQL_ENCRYPT"), default=True),
+            trust_server_certificate=_flag(e.get("MSSQL_TRUST_SERVER_CERTIFICATE"), default=False),
+            host_name_in_certificate=e.get("MSSQL_HOST_NAME_IN_CERTIFICATE") or None,
+        ),
+        "starrocks": StarRocksResource(
+            host=dg.EnvVar("STARROCKS_HOST"),
+            query_port=int(e.get("STARROCKS_QUERY_PORT", "9030") or 9030),
+            http_port=int(e.get("STARROCKS_HTTP_PORT", "8030") or 8030),
+            user=dg.EnvVar("STARROCKS_USER"),
+            password=dg.EnvVar("STARROCKS_PASSWORD"),
+        ),
+        "iceberg": iceberg,
+        "spark": SparkResource(spark_config=spark_config_from_env(iceberg.get_client(), e)),
+    }
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    # One process per run shares one Spark session across the run's steps (a JVM per step would
+    # cost seconds each); Spark parallelises inside each step.
+    return dg.Definitions(resources=migration_resources(), executor=dg.in_process_executor)

@@ -1,0 +1,267 @@
+"""The tables file: which SQL Server tables migrate, and how.
+
+It is validated completely when definitions load (before any run), and every problem is
+reported in one message naming the file, the table and the field. Column names used in keys
+are checked against the table's `columns` list, which `mssql-starrocks discover` writes from
+the SQL Server catalog; at run time the extract checks the same names against the live
+catalog before any data moves.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mssql_starrocks.lib import names, typemap
+
+DEFAULT_TABLES_FILE = "tables.yaml"
+TABLES_FILE_ENV = "MSSQL_STARROCKS_TABLES_FILE"
+
+
+class TablesFileError(ValueError):
+    """A tables file that cannot be used; the message names the file, table and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    """A source column as discovered from SQL Server's catalog."""
+
+    name: str
+    type: str
+    max_length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    nullable: bool = True
+
+    def to_source(self, ordinal: int) -> typemap.SourceColumn:
+        return typemap.SourceColumn(
+            name=self.name, data_type=self.type.lower(), max_length=self.max_length,
+            precision=self.precision, scale=self.scale, nullable=self.nullable, ordinal=ordinal,
+        )
+
+
+class ExtractOptions(_Strict):
+    fetch_size: int = Field(50_000, gt=0)
+    # "auto": split on an integer key with bounds from the catalog; an int forces that many.
+    num_partitions: int | Literal["auto"] = "auto"
+    isolation: Literal["read_committed", "snapshot", "read_uncommitted"] = "read_committed"
+
+
+class StarRocksOptions(_Strict):
+    model: Literal["duplicate", "primary_key"] = "duplicate"
+    buckets: int | None = Field(None, gt=0, le=1024)
+    replication_num: int | None = Field(None, gt=0, le=9)
+
+
+class Defaults(_Strict):
+    load_mode: Literal["full"] = "full"
+    schedule: str | None = None
+    extract: ExtractOptions = ExtractOptions()
+    starrocks: StarRocksOptions = StarRocksOptions()
+
+
+class TableSpec(_Strict):
+    schema_: str = Field(alias="schema")
+    name: str
+    load_mode: Literal["full"] | None = None
+    key_columns: list[str] = []
+    partition_column: str | None = None
+    schedule: str | None = None
+    extract: ExtractOptions | None = None
+    starrocks: StarRocksOptions | None = None
+    rename: dict[str, str] = {}
+    description: str | None = None
+    row_estimate: int | None = None
+    columns: list[ColumnSpec] | None = None
+    # Where it lands; defaults derive from the source names (see `target_*`).
+    namespace: str | None = None
+    target_name: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _check_cron(value)
+
+    @field_validator("rename")
+    @classmethod
+    def _rename_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, target in value.items():
+            if names.to_target_name(target) != target:
+                raise ValueError(
+                    f"rename target '{target}' for column [{source}] is not a Glue-safe name "
+                    f"(lowercase letters, digits, underscores); '{names.to_target_name(target)}' would be"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _columns_known(self) -> "TableSpec":
+        if len(set(self.key_columns)) != len(self.key_columns):
+            raise ValueError(f"key_columns: {self.key_columns} lists a column twice")
+        if self.columns is None:
+            return self
+        known = [c.name for c in self.columns]
+        if len(set(known)) != len(known):
+            raise ValueError("columns: a column is listed twice")
+        for field, cols in (("key_columns", self.key_columns),
+                            ("partition_column", [self.partition_column] if self.partition_column else []),
+                            ("rename", list(self.rename))):
+            for col in cols:
+                if col not in known:
+                    raise ValueError(f"{field}: unknown column '{col}' (the table has: {', '.join(known)})")
+        return self
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema_}.{self.name}"
+
+
+class TablesFile(_Strict):
+    version: Literal[1] = 1
+    database: str = Field(min_length=1)
+    defaults: Defaults = Defaults()
+    tables: list[TableSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "TablesFile":
+        seen: set[tuple[str, str]] = set()
+        for table in self.tables:
+            key = (table.schema_.lower(), table.name.lower())
+            if key in seen:
+                raise ValueError(f"table {table.qualified} is listed twice")
+            seen.add(key)
+        return self
+
+    @field_validator("defaults")
+    @classmethod
+    def _default_cron(cls, value: Defaults) -> Defaults:
+        _check_cron(value.schedule)
+        return value
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(value):
+        raise ValueError(f"'{value}' is not a valid cron schedule (five fields, e.g. '0 2 * * *')")
+    return value
+
+
+def _format_error(path: Path, raw: dict, error: ValidationError) -> str:
+    lines = []
+    for err in error.errors():
+        loc = list(err["loc"])
+        where = ""
+        if len(loc) >= 2 and loc[0] == "tables" and isinstance(loc[1], int):
+            try:
+                entry = raw["tables"][loc[1]]
+                where = f"table {entry.get('schema', '?')}.{entry.get('name', '?')}"
+            except (KeyError, IndexError, TypeError, AttributeError):
+                where = f"tables[{loc[1]}]"
+            loc = loc[2:]
+        field = ".".join(str(p) for p in loc if p != "schema_") or "(entry)"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {where + ': ' if where else ''}{field}: {msg}")
+    return "\n".join(lines)
+
+
+def load_tables_file(path: str | Path | None = None) -> TablesFile:
+    """Parse and validate the tables file; raises TablesFileError with one clear message."""
+    path = Path(path or os.environ.get(TABLES_FILE_ENV) or DEFAULT_TABLES_FILE)
+    if not path.exists():
+        raise TablesFileError(
+            f"{path}: tables file not found (set {TABLES_FILE_ENV}, or write one with `mssql-starrocks discover`)"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise TablesFileError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise TablesFileError(f"{path}: expected a mapping with 'database' and 'tables'")
+    try:
+        parsed = TablesFile.model_validate(raw)
+    except ValidationError as exc:
+        raise TablesFileError(_format_error(path, raw, exc)) from None
+    return parsed
+
+
+# ---------------------------------------------------------------------------------------------
+# Effective settings of one table (defaults applied) and its target names.
+
+
+class TablePlan(BaseModel):
+    """One table with defaults applied: what the asset factory builds from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    database: str
+    spec: TableSpec
+    load_mode: str
+    schedule: str | None
+    extract: ExtractOptions
+    starrocks: StarRocksOptions
+
+    @property
+    def source_schema(self) -> str:
+        return self.spec.schema_
+
+    @property
+    def source_table(self) -> str:
+        return self.spec.name
+
+    @property
+    def source_qualified_tsql(self) -> str:
+        return ".".join(names.quote_tsql(p) for p in (self.database, self.spec.schema_, self.spec.name))
+
+    @property
+    def source_label(self) -> str:
+        return f"{self.database}.{self.spec.schema_}.{self.spec.name}"
+
+    @property
+    def namespace(self) -> str:
+        """Iceberg namespace = Glue database = StarRocks database."""
+        return self.spec.namespace or names.to_target_name(f"{self.database}_{self.spec.schema_}")
+
+    @property
+    def table(self) -> str:
+        return self.spec.target_name or names.to_target_name(self.spec.name)
+
+    @property
+    def group(self) -> str:
+        return self.namespace
+
+    @property
+    def key_parts(self) -> list[str]:
+        return [names.to_target_name(self.database), names.to_target_name(self.spec.schema_), self.table]
+
+
+def plans(tables_file: TablesFile) -> list[TablePlan]:
+    d = tables_file.defaults
+    out = []
+    for spec in tables_file.tables:
+        out.append(TablePlan(
+            database=tables_file.database,
+            spec=spec,
+            load_mode=spec.load_mode or d.load_mode,
+            schedule=spec.schedule if "schedule" in spec.model_fields_set else d.schedule,
+            extract=spec.extract or d.extract,
+            starrocks=spec.starrocks or d.starrocks,
+        ))
+    seen: dict[tuple[str, str], str] = {}
+    for plan in out:
+        key = (plan.namespace, plan.table)
+        if key in seen:
+            raise TablesFileError(
+                f"tables {seen[key]} and {plan.spec.qualified} both land as {plan.namespace}.{plan.table}; "
+                "set target_name on one of them"
+            )
+        seen[key] = plan.spec.qualified
+    return out

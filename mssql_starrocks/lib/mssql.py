@@ -1,0 +1,222 @@
+"""SQL Server access: JDBC options for Spark's extract, pymssql for catalog and count queries.
+
+Catalog reads use INFORMATION_SCHEMA (base type names and character lengths, portable across
+SQL Server versions) plus sys views where INFORMATION_SCHEMA has no answer (row estimates,
+identity, table comments, last write time). The password is only ever handed to the driver,
+never put into a URL or a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from mssql_starrocks.lib import names, typemap
+
+ISOLATION_SQL = {
+    "read_committed": "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    "snapshot": "SET TRANSACTION ISOLATION LEVEL SNAPSHOT",
+    "read_uncommitted": "SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED",
+}
+
+
+class SourceError(RuntimeError):
+    """A problem with the source table (missing, unreadable, unsupported) named by table."""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    schema: str
+    name: str
+    row_estimate: int | None
+    description: str | None
+
+
+@dataclass(frozen=True)
+class MssqlSettings:
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str
+    encrypt: bool = True
+    trust_server_certificate: bool = False
+    host_name_in_certificate: str | None = None
+    login_timeout_s: int = 30
+
+    def __repr__(self) -> str:  # never print the password
+        return f"MssqlSettings(host={self.host!r}, port={self.port}, database={self.database!r}, user={self.user!r})"
+
+    __str__ = __repr__
+
+    def with_database(self, database: str) -> "MssqlSettings":
+        return MssqlSettings(**{**self.__dict__, "database": database})
+
+    @property
+    def display(self) -> str:
+        return f"mssql://{self.host}:{self.port}/{self.database}"
+
+    def jdbc_url(self) -> str:
+        """The JDBC URL without credentials (safe to show)."""
+        parts = [
+            f"jdbc:sqlserver://{self.host}:{self.port}",
+            f"databaseName={{{self.database}}}",
+            f"encrypt={'true' if self.encrypt else 'false'}",
+            f"trustServerCertificate={'true' if self.trust_server_certificate else 'false'}",
+            f"loginTimeout={self.login_timeout_s}",
+            "applicationName=mssql_starrocks",
+            # Keep strings as NVARCHAR parameters, and fail rather than guess on bad dates.
+            "sendStringParametersAsUnicode=true",
+        ]
+        if self.host_name_in_certificate:
+            parts.append(f"hostNameInCertificate={self.host_name_in_certificate}")
+        return ";".join(parts)
+
+    def jdbc_options(self, *, fetch_size: int, isolation: str) -> dict[str, str]:
+        """Options for Spark's JDBC source; contains the password: never log the result."""
+        return {
+            "url": self.jdbc_url(),
+            "user": self.user,
+            "password": self.password,
+            "driver": "com.microsoft.sqlserver.jdbc.SQLServerDriver",
+            "fetchsize": str(fetch_size),
+            "sessionInitStatement": ISOLATION_SQL[isolation],
+            "preferTimestampNTZ": "true",
+        }
+
+
+class MssqlClient:
+    """Small synchronous client for catalog and count queries (pymssql / FreeTDS)."""
+
+    def __init__(self, settings: MssqlSettings):
+        self.settings = settings
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Any]:
+        import pymssql
+
+        s = self.settings
+        try:
+            conn = pymssql.connect(
+                server=s.host, port=str(s.port), user=s.user, password=s.password, database=s.database,
+                login_timeout=s.login_timeout_s, timeout=600, appname="mssql_starrocks", tds_version="7.4",
+                encryption="require" if s.encrypt else "off", autocommit=True,
+            )
+        except pymssql.Error as exc:
+            raise SourceError(f"cannot connect to {s.display} as {s.user}: {_server_message(exc)}") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def query(self, sql: str, params: tuple | None = None) -> list[tuple]:
+        import pymssql
+
+        with self.connect() as conn:
+            cur = conn.cursor()
+            try:
+                cur.execute(sql, params)
+                return list(cur.fetchall()) if cur.description else []
+            except pymssql.Error as exc:
+                raise SourceError(f"{self.settings.display}: {_server_message(exc)}") from None
+
+    def server_version(self) -> str:
+        return str(self.query("SELECT CAST(SERVERPROPERTY('ProductVersion') AS NVARCHAR(128))")[0][0])
+
+    def list_tables(self) -> list[TableInfo]:
+        rows = self.query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM INFORMATION_SCHEMA.TABLES "
+            "WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME"
+        )
+        estimates = {(r[0], r[1]): r[2] for r in self.query(
+            "SELECT s.name, t.name, SUM(p.rows) FROM sys.tables t "
+            "JOIN sys.schemas s ON s.schema_id = t.schema_id "
+            "JOIN sys.partitions p ON p.object_id = t.object_id AND p.index_id IN (0, 1) "
+            "GROUP BY s.name, t.name"
+        )}
+        comments = {(r[0], r[1]): r[2] for r in self.query(
+            "SELECT s.name, t.name, CAST(ep.value AS NVARCHAR(4000)) FROM sys.extended_properties ep "
+            "JOIN sys.tables t ON t.object_id = ep.major_id "
+            "JOIN sys.schemas s ON s.schema_id = t.schema_id "
+            "WHERE ep.class = 1 AND ep.minor_id = 0 AND ep.name = 'MS_Description'"
+        )}
+        return [TableInfo(r[0], r[1], _int_or_none(estimates.get((r[0], r[1]))), comments.get((r[0], r[1])))
+                for r in rows]
+
+    def columns(self, schema: str, table: str) -> list[typemap.SourceColumn]:
+        rows = self.query(
+            "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, "
+            "DATETIME_PRECISION, IS_NULLABLE, ORDINAL_POSITION FROM INFORMATION_SCHEMA.COLUMNS "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (schema, table),
+        )
+        if not rows:
+            raise SourceError(
+                f"table [{schema}].[{table}] not found in {self.settings.display} (or it has no columns you can see)"
+            )
+        out = []
+        for name, dtype, char_len, num_prec, num_scale, dt_prec, is_nullable, ordinal in rows:
+            dtype = str(dtype).lower()
+            if dtype in ("datetime2", "datetimeoffset", "time"):
+                precision, scale = None, _int_or_none(dt_prec)
+            elif dtype in ("decimal", "numeric", "float", "real"):
+                precision, scale = _int_or_none(num_prec), _int_or_none(num_scale)
+            else:
+                precision, scale = None, None
+            out.append(typemap.SourceColumn(
+                name=name, data_type=dtype, max_length=_int_or_none(char_len), precision=precision, scale=scale,
+                nullable=str(is_nullable).upper() == "YES", ordinal=int(ordinal),
+            ))
+        return out
+
+    def primary_key(self, schema: str, table: str) -> list[str]:
+        rows = self.query(
+            "SELECT k.COLUMN_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS c "
+            "JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE k ON k.CONSTRAINT_NAME = c.CONSTRAINT_NAME "
+            "AND k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME "
+            "WHERE c.CONSTRAINT_TYPE = 'PRIMARY KEY' AND c.TABLE_SCHEMA = %s AND c.TABLE_NAME = %s "
+            "ORDER BY k.ORDINAL_POSITION",
+            (schema, table),
+        )
+        return [r[0] for r in rows]
+
+    def row_count(self, schema: str, table: str) -> int:
+        return int(self.query(f"SELECT COUNT_BIG(*) FROM {names.quote_tsql(schema)}.{names.quote_tsql(table)}")[0][0])
+
+    def key_bounds(self, schema: str, table: str, column: str) -> tuple[Any, Any, int]:
+        q = names.quote_tsql(column)
+        row = self.query(
+            f"SELECT MIN({q}), MAX({q}), COUNT_BIG(*) FROM {names.quote_tsql(schema)}.{names.quote_tsql(table)}"
+        )[0]
+        return row[0], row[1], int(row[2])
+
+    def change_signature(self, schema: str, table: str) -> str:
+        """A cheap fingerprint that changes when the table is written: row count + last write time."""
+        rows = self.query(
+            "SELECT (SELECT SUM(p.rows) FROM sys.partitions p WHERE p.object_id = OBJECT_ID(%s) "
+            "AND p.index_id IN (0, 1)), "
+            "(SELECT MAX(u.last_user_update) FROM sys.dm_db_index_usage_stats u "
+            "WHERE u.database_id = DB_ID() AND u.object_id = OBJECT_ID(%s))",
+            (f"{names.quote_tsql(schema)}.{names.quote_tsql(table)}",) * 2,
+        )
+        count, last = rows[0] if rows else (None, None)
+        return f"rows={count};last_update={last}"
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _server_message(exc: Exception) -> str:
+    """The server's message from a pymssql error (its args hold (number, bytes message))."""
+    args = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        msg = args[1].decode("utf-8", "replace") if isinstance(args[1], bytes) else str(args[1])
+        first = msg.split("DB-Lib error")[0].strip()
+        return f"error {args[0]}: {first}"
+    if args and isinstance(args[0], tuple) and len(args[0]) >= 2:
+        number, msg = args[0][0], args[0][1]
+        msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+        return f"error {number}: {msg.split('DB-Lib error')[0].strip()}"
+    return str(exc)

@@ -1,0 +1,37 @@
+"""The configured tables and their Dagster asset keys, shared by assets, checks, schedules, sensors."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import dagster as dg
+
+from mssql_starrocks.lib.config import TABLES_FILE_ENV, TablePlan, load_tables_file, plans
+
+
+@dataclass(frozen=True)
+class TableKeys:
+    raw: dg.AssetKey
+    iceberg: dg.AssetKey
+    starrocks: dg.AssetKey
+
+    @property
+    def all(self) -> list[dg.AssetKey]:
+        return [self.raw, self.iceberg, self.starrocks]
+
+
+def table_keys(plan: TablePlan) -> TableKeys:
+    parts = plan.key_parts
+    return TableKeys(dg.AssetKey(["raw", *parts]), dg.AssetKey(["iceberg", *parts]), dg.AssetKey(["starrocks", *parts]))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(path: str | None) -> tuple[TablePlan, ...]:
+    return tuple(plans(load_tables_file(path)))
+
+
+def configured_tables() -> tuple[TablePlan, ...]:
+    """Plans for the tables file named by MSSQL_STARROCKS_TABLES_FILE (default ./tables.yaml)."""
+    return _cached(os.environ.get(TABLES_FILE_ENV))
