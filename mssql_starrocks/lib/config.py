@@ -167,15 +167,29 @@ def _format_error(path: Path, raw: dict, error: ValidationError) -> str:
             except (KeyError, IndexError, TypeError, AttributeError):
                 where = f"tables[{loc[1]}]"
             loc = loc[2:]
-        field = ".".join(str(p) for p in loc if p != "schema_") or "(entry)"
+        field = ".".join(str(p) for p in loc if p != "schema_")
         msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {where + ': ' if where else ''}{field}: {msg}")
+        lines.append(": ".join(part for part in (str(path), where, field, msg) if part))
     return "\n".join(lines)
+
+
+def tables_file_path(path: str | Path | None = None) -> Path:
+    return Path(path or os.environ.get(TABLES_FILE_ENV) or DEFAULT_TABLES_FILE)
+
+
+def load_plans(path: str | Path | None = None) -> list["TablePlan"]:
+    """The validated tables file as plans (defaults applied); errors name the file."""
+    path = tables_file_path(path)
+    try:
+        return plans(load_tables_file(path))
+    except TablesFileError as exc:
+        text = str(exc)
+        raise TablesFileError(text if text.startswith(str(path)) else f"{path}: {text}") from None
 
 
 def load_tables_file(path: str | Path | None = None) -> TablesFile:
     """Parse and validate the tables file; raises TablesFileError with one clear message."""
-    path = Path(path or os.environ.get(TABLES_FILE_ENV) or DEFAULT_TABLES_FILE)
+    path = tables_file_path(path)
     if not path.exists():
         raise TablesFileError(
             f"{path}: tables file not found (set {TABLES_FILE_ENV}, or write one with `mssql-starrocks discover`)"

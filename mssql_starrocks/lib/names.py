@@ -41,19 +41,15 @@ def to_target_name(name: str) -> str:
     return mapped[:MAX_NAME]
 
 
-def map_names(names: list[str], *, what: str, reserved: dict[str, str] | None = None) -> dict[str, str]:
+def map_names(names: list[str], *, what: str) -> dict[str, str]:
     """source name -> target name for `names`; raises NameCollisionError naming both sources.
 
-    `reserved` maps target names the project itself uses (audit columns) to a description.
+    Mapped names never start with `_`, so they cannot collide with the audit columns.
     """
     seen: dict[str, str] = {}
     result: dict[str, str] = {}
     for name in names:
         target = to_target_name(name)
-        if reserved and target in reserved:
-            raise NameCollisionError(
-                f"{what}: column [{name}] maps to '{target}', which is reserved for {reserved[target]}"
-            )
         if target in seen:
             raise NameCollisionError(
                 f"{what}: columns [{seen[target]}] and [{name}] both map to '{target}' "

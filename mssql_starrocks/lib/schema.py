@@ -23,7 +23,6 @@ AUDIT_COLUMNS: tuple[tuple[str, str, str, str, str], ...] = (
     ("_source_system", "string", "string", "VARCHAR(512)", "the SQL Server it came from"),
     ("_source_table", "string", "string", "VARCHAR(1024)", "database.schema.table it came from"),
 )
-AUDIT_NAMES = {c[0]: "the audit column added by mssql_starrocks" for c in AUDIT_COLUMNS}
 
 
 class SchemaError(ValueError):
@@ -94,7 +93,7 @@ def build(table_label: str, source_columns: list[typemap.SourceColumn], *, key_c
     mapped: dict[str, str] = {}
     try:
         auto = names.map_names([c.name for c in source_columns if c.name not in rename],
-                               what=table_label, reserved=AUDIT_NAMES)
+                               what=table_label)
         mapped.update(auto)
     except names.NameCollisionError as exc:
         problems.append(str(exc).removeprefix(table_label + ": "))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from mssql_starrocks.lib.config import TABLES_FILE_ENV, TablePlan, load_tables_file, plans
+from mssql_starrocks.lib.config import TABLES_FILE_ENV, TablePlan, load_plans
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def table_keys(plan: TablePlan) -> TableKeys:
 
 @functools.lru_cache(maxsize=8)
 def _cached(path: str | None) -> tuple[TablePlan, ...]:
-    return tuple(plans(load_tables_file(path)))
+    return tuple(load_plans(path))
 
 
 def configured_tables() -> tuple[TablePlan, ...]:

@@ -1,0 +1,65 @@
+"""The tables file is refused at load with one message naming file, table and field."""
+
+from pathlib import Path
+
+import pytest
+
+from mssql_starrocks.lib.config import TablesFileError, load_plans, load_tables_file, plans
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tables.yaml"
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "tables.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_fixture_loads_with_defaults_applied():
+    loaded = plans(load_tables_file(FIXTURE))
+    by_name = {p.spec.qualified: p for p in loaded}
+    assert by_name["dbo.customers"].starrocks.model == "primary_key"
+    assert by_name["dbo.customers"].schedule == "0 2 * * *"
+    assert by_name["sales.orders"].schedule == "*/30 * * * *"
+    assert by_name["dbo.Order Details"].schedule is None
+    assert by_name["dbo.Order Details"].table == "order_details"
+    assert by_name["sales.orders"].namespace == "demo_sales"
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("database: d\ntables:\n  - {schema: dbo, name: t, load_mode: sometimes}\n",
+     "table dbo.t: load_mode: Input should be 'full'"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t, schedule: '61 * * * *'}\n",
+     "table dbo.t: schedule: '61 * * * *' is not a valid cron schedule"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t}\n  - {schema: DBO, name: T}\n",
+     "table DBO.T is listed twice"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t, key_columns: [idd], columns: [{name: id, type: int}]}\n",
+     "table dbo.t: key_columns: unknown column 'idd' (the table has: id)"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t, partition_colum: id}\n",
+     "table dbo.t: partition_colum: Extra inputs are not permitted"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t, starrocks: {model: aggregate}}\n",
+     "table dbo.t: starrocks.model: Input should be 'duplicate' or 'primary_key'"),
+    ("tables:\n  - {schema: dbo, name: t}\n", "database: Field required"),
+    ("database: d\ntables: []\n", "tables: List should have at least 1 item"),
+])
+def test_bad_tables_file_is_refused_naming_file_table_and_field(tmp_path, body, expected):
+    path = write(tmp_path, body)
+    with pytest.raises(TablesFileError) as err:
+        load_tables_file(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert expected in message
+
+
+def test_missing_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(TablesFileError, match="discover"):
+        load_tables_file(tmp_path / "nope.yaml")
+
+
+def test_two_tables_landing_on_the_same_name_are_refused(tmp_path):
+    path = write(tmp_path, "database: d\ntables:\n  - {schema: dbo, name: Order Details}\n"
+                           "  - {schema: dbo, name: order_details}\n")
+    with pytest.raises(TablesFileError) as err:
+        load_plans(path)
+    assert str(err.value).startswith(str(path))
+    assert "both land as d_dbo.order_details" in str(err.value)

@@ -1,0 +1,63 @@
+"""The asset graph built from a tables file: 3 assets + 3 checks per table, schedules, sensor."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tables.yaml"
+
+
+@pytest.fixture
+def defs(monkeypatch):
+    from mssql_starrocks.lib import tables
+
+    monkeypatch.setenv("MSSQL_STARROCKS_TABLES_FILE", str(FIXTURE))
+    tables._cached.cache_clear()
+    from mssql_starrocks import definitions
+
+    loaded = definitions.defs
+    loaded = loaded() if callable(loaded) else loaded
+    return loaded.load() if hasattr(loaded, "load") else loaded
+
+
+def test_definitions_validate_loadable(monkeypatch):
+    from mssql_starrocks.lib import tables
+
+    monkeypatch.setenv("MSSQL_STARROCKS_TABLES_FILE", str(FIXTURE))
+    tables._cached.cache_clear()
+    from mssql_starrocks.definitions import defs as lazy
+
+    loaded = lazy.load() if hasattr(lazy, "load") else lazy()
+    dg.Definitions.validate_loadable(loaded)
+
+
+def test_three_assets_and_checks_per_table_with_dependencies(defs):
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    tables = ["demo/dbo/customers", "demo/sales/orders", "demo/dbo/order_details"]
+    assert keys == {f"{layer}/{t}" for t in tables for layer in ("raw", "iceberg", "starrocks")}
+    for t in tables:
+        assert graph.get(dg.AssetKey.from_user_string(f"iceberg/{t}")).parent_keys == {dg.AssetKey.from_user_string(f"raw/{t}")}
+        assert graph.get(dg.AssetKey.from_user_string(f"starrocks/{t}")).parent_keys == {dg.AssetKey.from_user_string(f"iceberg/{t}")}
+    checks = {c.to_user_string() for c in graph.asset_check_keys}
+    for t in tables:
+        assert f"raw/{t}:row_count_matches_source" in checks
+        assert f"iceberg/{t}:row_count_matches_raw" in checks
+        assert f"starrocks/{t}:row_count_matches_iceberg" in checks
+    assert graph.get(dg.AssetKey.from_user_string("raw/demo/sales/orders")).group_name == "demo_sales"
+
+
+def test_schedules_per_group_and_cron_and_the_change_sensor(defs):
+    schedules = {s.name: s for s in defs.schedules}
+    assert set(schedules) == {"demo_dbo_schedule", "demo_sales_schedule"}
+    assert schedules["demo_dbo_schedule"].cron_schedule == "0 2 * * *"
+    assert schedules["demo_sales_schedule"].cron_schedule == "*/30 * * * *"
+    assert [s.name for s in defs.sensors] == ["source_change_sensor"]
+
+
+def test_secrets_are_env_vars_not_values(defs):
+    resources = defs.resources
+    assert isinstance(resources["mssql"].password, dg.EnvVar) or "EnvVar" in repr(resources["mssql"].password)
+    assert isinstance(resources["starrocks"].password, dg.EnvVar) or "EnvVar" in repr(resources["starrocks"].password)
