@@ -12,21 +12,19 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import schema as sch
+from mssql_starrocks.lib import splits
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, SourceError
-from mssql_starrocks.lib.names import quote_spark, quote_tsql
+from mssql_starrocks.lib.names import quote_spark
 from mssql_starrocks.lib.starrocks import STAGING_MARK, StarRocksClient, StarRocksSettings, make_label
 
 RAW_SUFFIX = "__raw"
-INTEGER_TYPES = ("tinyint", "smallint", "int", "bigint")
-ROWS_PER_SPLIT = 250_000
 SOURCE_COUNT_KEY = ice.SUMMARY_PREFIX + "source_row_count"
 RAW_SNAPSHOT_KEY = ice.SUMMARY_PREFIX + "raw_snapshot_id"
 
@@ -54,36 +52,21 @@ def source_schema(client: MssqlClient, plan: TablePlan) -> sch.TableSchemaPlan:
 
 
 # --- 1. extract ------------------------------------------------------------------------------
-def split_predicates(client: MssqlClient, plan: TablePlan, schema_plan: sch.TableSchemaPlan, row_count: int,
-                     parallelism: int) -> tuple[str | None, list[str]]:
-    """WHERE clauses splitting the read into ranges of an integer column (one per Spark task)."""
-    column = plan.spec.partition_column
-    if column is None and len(plan.spec.key_columns) == 1:
-        key = plan.spec.key_columns[0]
-        source = next((c for c in schema_plan.data_columns if c.source_name == key), None)
-        if source and source.source_type and source.source_type.lower() in INTEGER_TYPES:
-            column = key
-    wanted = plan.extract.num_partitions
-    n = wanted if isinstance(wanted, int) else min(max(1, math.ceil(row_count / ROWS_PER_SPLIT)), max(1, parallelism) * 4)
-    if column is None or n <= 1 or row_count == 0:
-        return None, []
-    low, high, _ = client.key_bounds(plan.source_schema, plan.source_table, column)
-    if low is None or high is None:
-        return None, []
-    low, high = int(low), int(high)
-    n = min(n, high - low + 1)
-    if n <= 1:
-        return None, []
-    q = quote_tsql(column)
-    step = (high - low + 1) / n
-    bounds = [low + math.floor(i * step) for i in range(n)] + [high + 1]
-    predicates = []
-    for i in range(n):
-        clause = f"{q} >= {bounds[i]} AND {q} < {bounds[i + 1]}"
-        if i == 0:
-            clause = f"({clause}) OR {q} IS NULL"
-        predicates.append(clause)
-    return column, predicates
+def spark_cores(spark) -> int:
+    try:
+        return int(spark.sparkContext.defaultParallelism)
+    except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
+        return int(spark.conf.get("spark.default.parallelism", "4"))
+
+
+def plan_extract_splits(spark, client: MssqlClient, plan: TablePlan, schema_plan: sch.TableSchemaPlan,
+                        row_count: int) -> splits.SplitPlan:
+    types = {c.source_name: (c.source_type or "").split("(")[0].lower() for c in schema_plan.data_columns}
+    n = splits.wanted_splits(row_count, spark_cores(spark), plan.extract.num_partitions)
+    return splits.plan_splits(client, schema=plan.source_schema, table=plan.source_table,
+                              column=plan.spec.partition_column, key_columns=plan.spec.key_columns,
+                              column_types=types, row_count=row_count, n=n,
+                              explicit=isinstance(plan.extract.num_partitions, int))
 
 
 def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: TablePlan, run_id: str,
@@ -94,12 +77,13 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
     client = MssqlClient(mssql.with_database(plan.database))
     schema_plan = source_schema(client, plan)
     source_count = client.row_count(plan.source_schema, plan.source_table)
-    parallelism = int(spark.sparkContext.defaultParallelism) if hasattr(spark, "sparkContext") else 4
-    split_column, predicates = split_predicates(client, plan, schema_plan, source_count, parallelism)
+    split = plan_extract_splits(spark, client, plan, schema_plan, source_count)
+    predicates = list(split.predicates)
+    split_column = split.column
     query = schema_plan.extract_sql(plan.source_schema, plan.source_table)
     options = client.settings.jdbc_options(fetch_size=plan.extract.fetch_size, isolation=plan.extract.isolation)
-    log(f"{plan.source_label}: extracting {source_count} rows in {max(1, len(predicates))} split(s)"
-        + (f" on [{split_column}]" if split_column else ""))
+    log(f"{plan.source_label}: extracting {source_count} rows in {split.count} split(s)"
+        + (f" on [{split_column}] ({split.method})" if split_column else ""))
     subquery = f"({query}) AS src"
     reader = spark.read.format("jdbc").options(**options)
     if predicates:
@@ -133,8 +117,9 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         "raw_snapshot_id": snap["snapshot_id"],
         "bytes": snap["total_bytes"],
         "files": snap["total_files"],
-        "splits": max(1, len(predicates)),
+        "splits": split.count,
         "split_column": split_column or "",
+        "split_method": split.method,
         "duration_s": round(elapsed, 3),
         "rows_per_s": round(rows / elapsed, 1) if elapsed > 0 else 0.0,
         "jdbc_url": client.settings.jdbc_url(),

@@ -105,6 +105,7 @@ def iceberg_from_env(env: dict[str, str] | None = None) -> IcebergResource:
     endpoint = e.get("AWS_ENDPOINT_URL") or None
     return IcebergResource(
         catalog_type=catalog_type,
+        spark_catalog_name=e.get("ICEBERG_SPARK_CATALOG_NAME") or "lake",
         warehouse=e.get("ICEBERG_WAREHOUSE") or None,
         local_dir=e.get("ICEBERG_LOCAL_DIR") or str(PROJECT_ROOT / ".local" / "iceberg"),
         aws_region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or None,
