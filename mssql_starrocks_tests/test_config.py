@@ -63,3 +63,25 @@ def test_two_tables_landing_on_the_same_name_are_refused(tmp_path):
         load_plans(path)
     assert str(err.value).startswith(str(path))
     assert "both land as d_dbo.order_details" in str(err.value)
+
+
+@pytest.mark.parametrize("entry,expected", [
+    ("{schema: dbo, name: t, load_mode: incremental, key_columns: [id]}", "load_mode incremental needs watermark_column"),
+    ("{schema: dbo, name: t, load_mode: change_tracking}", "load_mode change_tracking needs key_columns"),
+    ("{schema: dbo, name: t, load_mode: incremental, key_columns: [id], watermark_column: rv, "
+     "starrocks: {model: duplicate}}", "needs starrocks.model primary_key"),
+    ("{schema: dbo, name: t, key_columns: [id], watermark_column: rv}", "watermark_column only applies to load_mode incremental"),
+])
+def test_load_modes_are_validated_before_any_data_moves(tmp_path, entry, expected):
+    path = write(tmp_path, f"database: d\ntables:\n  - {entry}\n")
+    with pytest.raises(TablesFileError) as err:
+        load_plans(path)
+    assert str(err.value).startswith(f"{path}: table dbo.t: ")
+    assert expected in str(err.value)
+
+
+def test_model_defaults_to_primary_key_when_the_table_has_keys(tmp_path):
+    path = write(tmp_path, "database: d\ntables:\n  - {schema: dbo, name: a, key_columns: [id]}\n"
+                           "  - {schema: dbo, name: b}\n")
+    models = {p.spec.name: p.starrocks.model for p in load_plans(path)}
+    assert models == {"a": "primary_key", "b": "duplicate"}

@@ -54,14 +54,18 @@ class ExtractOptions(_Strict):
     isolation: Literal["read_committed", "snapshot", "read_uncommitted"] = "read_committed"
 
 
+LoadMode = Literal["full", "incremental", "change_tracking"]
+
+
 class StarRocksOptions(_Strict):
-    model: Literal["duplicate", "primary_key"] = "duplicate"
+    # Default: primary_key when the table has key_columns, else duplicate.
+    model: Literal["duplicate", "primary_key"] | None = None
     buckets: int | None = Field(None, gt=0, le=1024)
     replication_num: int | None = Field(None, gt=0, le=9)
 
 
 class Defaults(_Strict):
-    load_mode: Literal["full"] = "full"
+    load_mode: LoadMode = "full"
     schedule: str | None = None
     extract: ExtractOptions = ExtractOptions()
     starrocks: StarRocksOptions = StarRocksOptions()
@@ -70,9 +74,15 @@ class Defaults(_Strict):
 class TableSpec(_Strict):
     schema_: str = Field(alias="schema")
     name: str
-    load_mode: Literal["full"] | None = None
+    load_mode: LoadMode | None = None
     key_columns: list[str] = []
     partition_column: str | None = None
+    # incremental: the column whose value grows on every insert/update (ROWVERSION, a
+    # modified-at datetime, or an identity key), and how far back to re-read late datetimes.
+    watermark_column: str | None = None
+    lookback_seconds: int = Field(0, ge=0)
+    # incremental without change tracking: compare key sets to find deleted rows (a full key scan).
+    delete_detection: bool = False
     schedule: str | None = None
     extract: ExtractOptions | None = None
     starrocks: StarRocksOptions | None = None
@@ -111,6 +121,7 @@ class TableSpec(_Strict):
             raise ValueError("columns: a column is listed twice")
         for field, cols in (("key_columns", self.key_columns),
                             ("partition_column", [self.partition_column] if self.partition_column else []),
+                            ("watermark_column", [self.watermark_column] if self.watermark_column else []),
                             ("rename", list(self.rename))):
             for col in cols:
                 if col not in known:
@@ -257,6 +268,28 @@ class TablePlan(BaseModel):
         return [names.to_target_name(self.database), names.to_target_name(self.spec.schema_), self.table]
 
 
+def _check_mode(plan: "TablePlan") -> None:
+    where = f"table {plan.spec.qualified}"
+    mode, spec = plan.load_mode, plan.spec
+    if mode != "full" and not spec.key_columns:
+        raise TablesFileError(f"{where}: load_mode {mode} needs key_columns (rows are merged by key)")
+    if mode == "incremental" and not spec.watermark_column:
+        raise TablesFileError(f"{where}: load_mode incremental needs watermark_column "
+                              "(a ROWVERSION, a modified-at datetime or an identity column)")
+    if mode != "incremental" and (spec.watermark_column or spec.delete_detection):
+        field = "watermark_column" if spec.watermark_column else "delete_detection"
+        raise TablesFileError(f"{where}: {field} only applies to load_mode incremental (this table is {mode})")
+    if mode != "full" and plan.starrocks.model == "duplicate":
+        raise TablesFileError(f"{where}: load_mode {mode} upserts and deletes by key, which needs "
+                              "starrocks.model primary_key (not duplicate)")
+
+
+def _starrocks_options(options: StarRocksOptions, spec: TableSpec) -> StarRocksOptions:
+    if options.model is not None:
+        return options
+    return options.model_copy(update={"model": "primary_key" if spec.key_columns else "duplicate"})
+
+
 def plans(tables_file: TablesFile) -> list[TablePlan]:
     d = tables_file.defaults
     out = []
@@ -267,8 +300,10 @@ def plans(tables_file: TablesFile) -> list[TablePlan]:
             load_mode=spec.load_mode or d.load_mode,
             schedule=spec.schedule if "schedule" in spec.model_fields_set else d.schedule,
             extract=spec.extract or d.extract,
-            starrocks=spec.starrocks or d.starrocks,
+            starrocks=_starrocks_options(spec.starrocks or d.starrocks, spec),
         ))
+    for plan in out:
+        _check_mode(plan)
     seen: dict[tuple[str, str], str] = {}
     for plan in out:
         key = (plan.namespace, plan.table)
