@@ -40,6 +40,7 @@ class ColumnPlan:
     starrocks_type: str
     nullable: bool
     note: str = ""
+    dropped: bool = False  # gone from SQL Server: kept on the targets, no longer filled
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -53,7 +54,8 @@ class TableSchemaPlan:
 
     @property
     def data_columns(self) -> list[ColumnPlan]:
-        return [c for c in self.columns if c.source_name is not None]
+        """Columns read from SQL Server (not the audit columns, not columns dropped there)."""
+        return [c for c in self.columns if c.source_name is not None and not c.dropped]
 
     def column(self, name: str) -> ColumnPlan:
         for c in self.columns:
