@@ -95,19 +95,21 @@ def diff(old: TableSchemaPlan, new: TableSchemaPlan) -> SchemaChange:
                 change.added.append(col)
             continue
         sr_type = _starrocks_wider(before.starrocks_type, col.starrocks_type)
-        if _spark_promotable(col.spark_type, before.spark_type) and sr_type is not None:
-            # Narrowed in SQL Server (BIGINT -> INT): the wider target types still hold every value.
-            merged.append(replace(col, spark_type=before.spark_type, iceberg_type=before.iceberg_type,
-                                  starrocks_type=sr_type, nullable=col.nullable or before.nullable))
-            continue
-        if not _spark_promotable(before.spark_type, col.spark_type) or sr_type is None:
+        if before.spark_type == col.spark_type or _spark_promotable(before.spark_type, col.spark_type):
+            spark_col = col  # same, or widened in place (int -> long, decimal precision up)
+        elif _spark_promotable(col.spark_type, before.spark_type):
+            spark_col = before  # narrowed in SQL Server (BIGINT -> INT): the wider target type holds every value
+        else:
+            spark_col = None
+        if spark_col is None or sr_type is None:
             problems.append(
                 f"column {col.name}: SQL Server type changed from {before.source_type} to {col.source_type} "
                 f"(Iceberg {before.iceberg_type} -> {col.iceberg_type}, StarRocks {before.starrocks_type} -> "
                 f"{col.starrocks_type}), which cannot be evolved in place"
             )
             continue
-        result = replace(col, starrocks_type=sr_type, nullable=col.nullable or before.nullable)
+        result = replace(col, spark_type=spark_col.spark_type, iceberg_type=spark_col.iceberg_type,
+                         starrocks_type=sr_type, nullable=col.nullable or before.nullable)
         if result.spark_type != before.spark_type or result.starrocks_type != before.starrocks_type:
             change.widened.append((before, result))
         merged.append(result)
