@@ -143,3 +143,47 @@ def _snapshot_row(row) -> dict[str, Any]:
         "total_files": int(summary.get("total-data-files", 0)),
         "total_bytes": int(summary.get("total-files-size", 0)),
     }
+
+
+class _Callable:
+    """A Python callable exposed to the JVM as java.util.concurrent.Callable (py4j callback)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.error: BaseException | None = None
+
+    def call(self):
+        try:
+            self.fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in Python after the JVM returns
+            self.error = exc
+            raise
+        return None
+
+    class Java:
+        implements = ["java.util.concurrent.Callable"]
+
+
+def with_commit_properties(spark, properties: dict[str, str], fn) -> None:
+    """Run `fn` (Spark SQL such as MERGE) so its Iceberg commit carries `properties` in its summary.
+
+    Uses Iceberg's CommitMetadata.withCommitProperties, the documented way to add snapshot
+    properties to SQL writes; py4j's pinned-thread mode runs the callback on the same JVM
+    thread, where Iceberg reads the thread-local properties at commit time.
+    """
+    from pyspark.java_gateway import ensure_callback_server_started
+
+    gateway = spark.sparkContext._gateway
+    ensure_callback_server_started(gateway)
+    jvm = spark.sparkContext._jvm
+    props = jvm.java.util.HashMap()
+    for key, value in properties.items():
+        props.put(key, value)
+    task = _Callable(fn)
+    try:
+        jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
+            props, task, jvm.java.lang.RuntimeException().getClass())
+    except Exception:
+        if task.error is not None:
+            raise task.error from None
+        raise

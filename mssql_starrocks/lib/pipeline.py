@@ -1,13 +1,17 @@
 """The three steps of a table's migration, as plain functions the Dagster assets call.
 
-1. extract: SQL Server -> an Iceberg landing table `<table>__raw`, replaced atomically per run.
-   Its snapshot is the run-scoped, immutable landing: the next step reads that snapshot id, so
-   re-running it never re-reads SQL Server.
-2. to_iceberg: landing snapshot -> the Iceberg table, replaced atomically in one commit whose
-   summary records the run id and the source row count.
-3. to_starrocks: the Iceberg snapshot -> a fresh StarRocks staging table by parallel Stream
-   Loads (one labelled transaction per Spark partition), verified row for row count, then
-   swapped with the live table in one atomic `ALTER TABLE ... SWAP WITH`.
+1. extract: SQL Server -> an Iceberg landing table `<table>__raw`, replaced atomically per run:
+   the whole table, or (incremental / change_tracking) only the rows changed since the state
+   committed with the Iceberg table. Its snapshot is the run-scoped, immutable landing: the
+   next step reads that snapshot id, so re-running it never re-reads SQL Server.
+2. to_iceberg: landing snapshot -> the Iceberg table in one commit (atomic overwrite, or MERGE
+   by key with deletes) whose summary records the run id, the source row count and the state
+   (watermark / change-tracking version) the rows reach.
+3. to_starrocks: the Iceberg snapshot -> StarRocks, by Stream Load from Spark: changed rows as
+   idempotent upserts/deletes with labels keyed by the snapshot, or a full reload into a
+   staging table swapped in atomically (see sr_load).
+
+Schema changes are checked against the targets before anything is read (see evolution).
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from mssql_starrocks.lib import changes, evolution, sr_load, splits
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib import splits
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, SourceError
 from mssql_starrocks.lib.names import quote_spark
-from mssql_starrocks.lib.starrocks import STAGING_MARK, StarRocksClient, StarRocksSettings, make_label
+from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
 
 RAW_SUFFIX = "__raw"
 SOURCE_COUNT_KEY = ice.SUMMARY_PREFIX + "source_row_count"
@@ -69,111 +73,201 @@ def plan_extract_splits(spark, client: MssqlClient, plan: TablePlan, schema_plan
                               explicit=isinstance(plan.extract.num_partitions, int))
 
 
+def _jdbc_frame(spark, client: MssqlClient, plan: TablePlan, query: str, predicates: list[str]):
+    options = client.settings.jdbc_options(fetch_size=plan.extract.fetch_size, isolation=plan.extract.isolation)
+    subquery = f"({query}) AS src"
+    if predicates:
+        props = {k: v for k, v in options.items() if k != "url"}
+        return spark.read.jdbc(options["url"], subquery, predicates=predicates, properties=props)
+    return spark.read.format("jdbc").options(**options).option("dbtable", subquery).load()
+
+
+def _targets_schema(spark, iceberg: ice.IcebergSettings, plan: TablePlan) -> sch.TableSchemaPlan | None:
+    target = iceberg_table(iceberg, plan)
+    if not ice.table_exists(spark, target):
+        return None
+    return table_schema(spark, target, plan)
+
+
 def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: TablePlan, run_id: str,
-            log: Log) -> StepResult:
+            log: Log, warn: Log | None = None) -> StepResult:
+    """SQL Server -> the landing table, replaced atomically; reads only changes in delta modes."""
     from pyspark.sql import functions as F
 
     started = time.monotonic()
+    warn = warn or log
     client = MssqlClient(mssql.with_database(plan.database))
-    schema_plan = source_schema(client, plan)
+    live = source_schema(client, plan)
+    iceberg.attach(spark)
+    previous = _targets_schema(spark, iceberg, plan)
+    # Refuse incompatible schema changes before anything is read or written.
+    change = evolution.diff(previous, live) if previous is not None else None
+    if change is not None:
+        for line in change.describe():
+            warn(f"{plan.source_label}: {line}")
+    schema_plan = change.merged if change is not None else live
+    committed = changes.committed_state(spark, iceberg_table(iceberg, plan))
+    what = changes.plan_extract(client, plan, schema_plan, committed,
+                                schema_changed=bool(change and (change.added or change.widened)))
     source_count = client.row_count(plan.source_schema, plan.source_table)
-    split = plan_extract_splits(spark, client, plan, schema_plan, source_count)
-    predicates = list(split.predicates)
-    split_column = split.column
-    query = schema_plan.extract_sql(plan.source_schema, plan.source_table)
-    options = client.settings.jdbc_options(fetch_size=plan.extract.fetch_size, isolation=plan.extract.isolation)
-    log(f"{plan.source_label}: extracting {source_count} rows in {split.count} split(s)"
-        + (f" on [{split_column}] ({split.method})" if split_column else ""))
-    subquery = f"({query}) AS src"
-    reader = spark.read.format("jdbc").options(**options)
-    if predicates:
-        props = {k: v for k, v in options.items() if k != "url"}
-        df = spark.read.jdbc(options["url"], subquery, predicates=predicates, properties=props)
+    if what.kind == "full":
+        split = plan_extract_splits(spark, client, plan, schema_plan, source_count)
     else:
-        df = reader.option("dbtable", subquery).load()
-    df = df.select(*[F.col(quote_spark(c.name)).cast(c.spark_type).alias(c.name) for c in schema_plan.data_columns])
+        split = splits.SplitPlan(None, (), "none")
+    log(f"{plan.source_label}: {what.kind} extract ({what.reason}); table has {source_count} rows; "
+        f"{split.count} split(s)" + (f" on [{split.column}] ({split.method})" if split.column else ""))
+    df = _jdbc_frame(spark, client, plan, what.query, list(split.predicates))
+    landed = [F.col(quote_spark(c.name)).cast(c.spark_type).alias(c.name) for c in schema_plan.data_columns]
+    if plan.load_mode != "full":
+        landed.append(F.col(quote_spark(changes.CHANGE_OP)))
+    df = df.select(*landed)
+    if plan.load_mode == "incremental" and plan.spec.delete_detection and what.kind == "delta":
+        df = df.unionByName(_deleted_rows(spark, client, plan, schema_plan, iceberg), allowMissingColumns=True)
     df = (df.withColumn("_ingested_at", F.current_timestamp())
             .withColumn("_dagster_run_id", F.lit(run_id))
             .withColumn("_source_system", F.lit(mssql.display))
             .withColumn("_source_table", F.lit(plan.source_label)))
 
-    iceberg.attach(spark)
     iceberg.ensure_namespace(spark, plan.namespace)
     target = raw_table(iceberg, plan)
-    (df.writeTo(target).using("iceberg")
-       .tableProperty("format-version", "2")
-       .tableProperty("write.parquet.compression-codec", "zstd")
-       .tableProperty(sch.SCHEMA_PROPERTY, schema_plan.to_property())
-       .option("snapshot-property." + ice.RUN_ID_KEY, run_id)
-       .option("snapshot-property." + SOURCE_COUNT_KEY, str(source_count))
-       .createOrReplace())
+    writer = (df.writeTo(target).using("iceberg")
+              .tableProperty("format-version", "2")
+              .tableProperty("write.parquet.compression-codec", "zstd")
+              .tableProperty(sch.SCHEMA_PROPERTY, schema_plan.to_property())
+              .option("snapshot-property." + ice.RUN_ID_KEY, run_id)
+              .option("snapshot-property." + SOURCE_COUNT_KEY, str(source_count))
+              .option("snapshot-property." + changes.KIND_KEY, what.kind))
+    for key, value in what.state.items():
+        writer = writer.option("snapshot-property." + key, value)
+    if what.kind == "full" and plan.load_mode != "full":
+        writer = writer.option("snapshot-property." + changes.FULL_REASON_KEY, what.reason)
+    writer.createOrReplace()
     snap = ice.snapshot_of_run(spark, target, run_id)
     elapsed = time.monotonic() - started
     rows = snap["total_records"]
     return StepResult({
         "source_row_count": source_count,
         "row_count": rows,
+        "extract_kind": what.kind,
+        "extract_reason": what.reason,
+        **{k.removeprefix(ice.SUMMARY_PREFIX): v for k, v in what.state.items()},
         "raw_table": target,
         "raw_snapshot_id": snap["snapshot_id"],
         "bytes": snap["total_bytes"],
         "files": snap["total_files"],
         "splits": split.count,
-        "split_column": split_column or "",
+        "split_column": split.column or "",
         "split_method": split.method,
+        "schema_changes": change.describe() if change is not None else [],
         "duration_s": round(elapsed, 3),
         "rows_per_s": round(rows / elapsed, 1) if elapsed > 0 else 0.0,
         "jdbc_url": client.settings.jdbc_url(),
     }, schema_plan)
 
 
+def _deleted_rows(spark, client: MssqlClient, plan: TablePlan, schema_plan: sch.TableSchemaPlan,
+                  iceberg: ice.IcebergSettings):
+    """Keys present in the Iceberg table but gone from SQL Server, as delete markers (a full key scan)."""
+    from pyspark.sql import functions as F
+
+    keys = list(schema_plan.key_columns)
+    source_keys = _jdbc_frame(spark, client, plan, changes.keys_query(plan, schema_plan), [])
+    source_keys = source_keys.select(*[F.col(quote_spark(k)).cast(schema_plan.column(k).spark_type).alias(k)
+                                       for k in keys])
+    target_keys = spark.table(iceberg_table(iceberg, plan)).select(*[quote_spark(k) for k in keys])
+    gone = target_keys.join(source_keys, on=keys, how="left_anti")
+    return gone.withColumn(changes.CHANGE_OP, F.lit("D"))
+
+
 # --- 2. Iceberg ------------------------------------------------------------------------------
 def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snapshot_id: int, run_id: str,
                log: Log) -> StepResult:
+    """The landing snapshot -> the Iceberg table: atomic overwrite (full) or MERGE by key (delta),
+    in one commit whose summary carries the run id, the source count and the extract's state."""
     from pyspark.sql import functions as F
 
     started = time.monotonic()
     iceberg.attach(spark)
     source = raw_table(iceberg, plan)
     raw_snap = ice.snapshot_by_id(spark, source, raw_snapshot_id)
-    schema_plan = table_schema(spark, source, plan)
-    df = spark.read.option("snapshot-id", str(raw_snapshot_id)).table(source)
+    summary = raw_snap["summary"]
+    landed_plan = table_schema(spark, source, plan)
     target = iceberg_table(iceberg, plan)
-    source_count = raw_snap["summary"].get(SOURCE_COUNT_KEY, "")
-    writer_props = {
-        "snapshot-property." + ice.RUN_ID_KEY: run_id,
-        "snapshot-property." + SOURCE_COUNT_KEY: source_count,
-        "snapshot-property." + RAW_SNAPSHOT_KEY: str(raw_snapshot_id),
+    kind = summary.get(changes.KIND_KEY, "full")
+    props = {
+        ice.RUN_ID_KEY: run_id,
+        SOURCE_COUNT_KEY: summary.get(SOURCE_COUNT_KEY, ""),
+        RAW_SNAPSHOT_KEY: str(raw_snapshot_id),
+        changes.KIND_KEY: kind,
     }
+    for key in (changes.WATERMARK_KEY, changes.CT_VERSION_KEY, changes.FULL_REASON_KEY):
+        if key in summary:
+            props[key] = summary[key]
     if not ice.table_exists(spark, target):
         log(f"{plan.source_label}: creating Iceberg table {target}")
         iceberg.ensure_namespace(spark, plan.namespace)
-        cols = ", ".join(f"{quote_spark(c.name)} {c.spark_type}" for c in schema_plan.columns)
+        cols = ", ".join(f"{quote_spark(c.name)} {c.spark_type}" for c in landed_plan.columns)
         spark.sql(
             f"CREATE TABLE {target} ({cols}) USING iceberg TBLPROPERTIES ("
             f"'format-version'='2', 'write.parquet.compression-codec'='zstd', "
             f"'write.target-file-size-bytes'='{iceberg.target_file_size_bytes}', "
-            f"'{sch.SCHEMA_PROPERTY}'='{_sql_string(schema_plan.to_property())}')"
+            f"'{sch.SCHEMA_PROPERTY}'='{_sql_string(landed_plan.to_property())}')"
         )
     else:
-        spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ('{sch.SCHEMA_PROPERTY}'='{_sql_string(schema_plan.to_property())}')")
-    writer = df.writeTo(target)
-    for key, value in writer_props.items():
-        writer = writer.option(key, value)
-    # Full load: every row of the table replaced in one atomic overwrite commit.
-    writer.overwrite(F.lit(True))
+        change = evolution.diff(table_schema(spark, target, plan), landed_plan)
+        for stmt in evolution.iceberg_ddl(target, change):
+            log(f"{plan.source_label}: {stmt}")
+            spark.sql(stmt)
+        spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES "
+                  f"('{sch.SCHEMA_PROPERTY}'='{_sql_string(change.merged.to_property())}')")
+        landed_plan = change.merged
+    df = spark.read.option("snapshot-id", str(raw_snapshot_id)).table(source)
+    columns = [F.col(quote_spark(c.name)) if c.name in df.columns else F.lit(None).cast(c.spark_type).alias(c.name)
+               for c in landed_plan.columns]
+    if kind == "full":
+        rows = df.where(F.col(changes.CHANGE_OP) != "D") if changes.CHANGE_OP in df.columns else df
+        writer = rows.select(*columns).writeTo(target)
+        for key, value in props.items():
+            writer = writer.option("snapshot-property." + key, value)
+        writer.overwrite(F.lit(True))  # every row replaced in one atomic commit
+    else:
+        _merge(spark, df, columns, landed_plan, target, props)
     snap = ice.snapshot_of_run(spark, target, run_id)
     elapsed = time.monotonic() - started
     return StepResult({
         "row_count": snap["total_records"],
         "raw_row_count": raw_snap["total_records"],
+        "commit_kind": kind,
         "iceberg_table": target,
         "snapshot_id": snap["snapshot_id"],
         "table_location": ice.table_location(spark, target) or "",
         "files": snap["total_files"],
         "bytes": snap["total_bytes"],
         "duration_s": round(elapsed, 3),
-        "rows_per_s": round(snap["total_records"] / elapsed, 1) if elapsed > 0 else 0.0,
-    }, schema_plan)
+        "rows_per_s": round(raw_snap["total_records"] / elapsed, 1) if elapsed > 0 else 0.0,
+        **{k.removeprefix(ice.SUMMARY_PREFIX): v for k, v in props.items()
+           if k in (changes.WATERMARK_KEY, changes.CT_VERSION_KEY, changes.FULL_REASON_KEY)},
+    }, landed_plan)
+
+
+def _merge(spark, df, columns, schema_plan: sch.TableSchemaPlan, target: str, props: dict[str, str]) -> None:
+    """MERGE the landed changes by key, committing `props` in the same snapshot's summary."""
+    from pyspark.sql import functions as F
+
+    view = f"landing_{abs(hash((target, props[RAW_SNAPSHOT_KEY])))}"
+    df.select(*columns, F.col(changes.CHANGE_OP)).createOrReplaceTempView(view)
+    keys = " AND ".join(f"t.{quote_spark(k)} = s.{quote_spark(k)}" for k in schema_plan.key_columns)
+    names = [quote_spark(c.name) for c in schema_plan.columns]
+    op = quote_spark(changes.CHANGE_OP)
+    sql = (
+        f"MERGE INTO {target} t USING {view} s ON {keys} "
+        f"WHEN MATCHED AND s.{op} = 'D' THEN DELETE "
+        f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{n} = s.{n}' for n in names)} "
+        f"WHEN NOT MATCHED AND s.{op} <> 'D' THEN INSERT ({', '.join(names)}) "
+        f"VALUES ({', '.join(f's.{n}' for n in names)})"
+    )
+    ice.with_commit_properties(spark, props, lambda: spark.sql(sql))
+    spark.catalog.dropTempView(view)
 
 
 def table_schema(spark, qualified: str, plan: TablePlan) -> sch.TableSchemaPlan:
@@ -189,64 +283,14 @@ def _sql_string(text: str) -> str:
 
 
 # --- 3. StarRocks ----------------------------------------------------------------------------
-LOAD_RESULT_SCHEMA = ("partition int, label string, status string, loaded long, filtered long, total long, "
-                      "reused boolean, message string")
-
-
-def _make_loader(settings: StarRocksSettings, database: str, table: str, label_prefix: str,
-                 columns: list[str], binary_columns: list[str]):
-    """The function each Spark task runs: its rows become one labelled Stream Load."""
-
-    def load_partition(batches):
-        import pyarrow as pa
-        from pyspark import TaskContext
-
-        from mssql_starrocks.lib.starrocks import StarRocksLoadError, json_chunks, stream_load
-
-        part = TaskContext.get().partitionId()
-        label = f"{label_prefix}_p{part}"
-        counted = {"n": 0}
-
-        def rows():
-            for batch in batches:
-                for row in batch.to_pylist():
-                    counted["n"] += 1
-                    yield row
-
-        try:
-            body = json_chunks(rows())
-            first = next(body)
-            if first == b"[]":
-                result, status, message, reused = {}, "Empty", "", False
-            else:
-                def chained():
-                    yield first
-                    yield from body
-
-                result = stream_load(settings, database, table, label, chained(), columns=columns, fmt="json")
-                status, message, reused = result.get("Status", ""), result.get("Message", ""), bool(result.get("reused"))
-        except StarRocksLoadError as exc:
-            result, status, message, reused = exc.result, "Fail", str(exc), False
-        yield pa.RecordBatch.from_pylist([{
-            "partition": part, "label": label, "status": status,
-            "loaded": int(result.get("NumberLoadedRows", 0) or 0),
-            "filtered": int(result.get("NumberFilteredRows", 0) or 0),
-            "total": int(result.get("NumberTotalRows", counted["n"]) or 0),
-            "reused": reused, "message": message,
-        }], schema=pa.schema([("partition", pa.int32()), ("label", pa.string()), ("status", pa.string()),
-                              ("loaded", pa.int64()), ("filtered", pa.int64()), ("total", pa.int64()),
-                              ("reused", pa.bool_()), ("message", pa.string())]))
-
-    return load_partition
-
-
 def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSettings, plan: TablePlan,
                  run_id: str, log: Log) -> StepResult:
-    from pyspark.sql import functions as F
-
+    """The current Iceberg snapshot -> StarRocks: a delta when possible, else an atomic full reload."""
     started = time.monotonic()
     iceberg.attach(spark)
     source = iceberg_table(iceberg, plan)
+    if not ice.table_exists(spark, source):
+        raise RuntimeError(f"{source} does not exist; materialize the Iceberg asset of {plan.source_label} first")
     snap = ice.current_snapshot(spark, source)
     if snap is None:
         raise RuntimeError(f"{source} has no snapshot yet; materialize the Iceberg asset of {plan.source_label} first")
@@ -254,66 +298,72 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     client = StarRocksClient(starrocks)
     database, table = plan.namespace, plan.table
     client.ensure_database(database)
-    ddl_args = dict(model=plan.starrocks.model, buckets=plan.starrocks.buckets,
-                    replication_num=plan.starrocks.replication_num, comment=plan.spec.description)
-    staging = f"{table}{STAGING_MARK}{run_id.replace('-', '')[:12]}"
-    for leftover in client.tables_like(database, table + STAGING_MARK):
-        if leftover != staging:
-            log(f"{plan.source_label}: dropping leftover staging table {database}.{leftover} of an earlier run")
-            client.drop_table(database, leftover)
-    client.drop_table(database, staging)
-    client.execute(sch.starrocks_create_table(schema_plan, database, staging, **ddl_args))
-
-    ordered = schema_plan.starrocks_order()
-    names_ = [c.name for c in ordered]
-    binary = [c.name for c in ordered if c.spark_type == "binary"]
-    df = spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(source).select(
-        *[F.col(quote_spark(n)) for n in names_])
-    label_prefix = make_label("msr", database, table, str(snap["snapshot_id"]), run_id.replace("-", "")[:12])
-    loader = _make_loader(starrocks, database, staging, label_prefix, names_, binary)
-    results = [r.asDict() for r in df.mapInArrow(loader, LOAD_RESULT_SCHEMA).collect()]
-    failed = [r for r in results if r["status"] not in ("Success", "Publish Timeout", "Label Already Exists", "Empty")]
-    if failed:
-        client.drop_table(database, staging)
-        raise StarRocksLoadFailed(plan.source_label, failed, snap["total_records"])
-    loaded = client.count(database, staging)
-    if loaded != snap["total_records"]:
-        client.drop_table(database, staging)
-        raise RuntimeError(
-            f"{plan.source_label}: StarRocks staging table holds {loaded} rows but Iceberg snapshot "
-            f"{snap['snapshot_id']} has {snap['total_records']}; the live table was left unchanged"
-        )
-    if client.table_exists(database, table):
-        client.swap(database, table, staging)
-        client.drop_table(database, staging)
-    else:
-        client.execute(f"ALTER TABLE `{database}`.`{staging}` RENAME `{table}`")
+    loaded_id = sr_load.loaded_snapshot(client, database, table) if plan.load_mode != "full" else None
+    mode, reason, outcome = "full", "full load mode", None
+    if plan.load_mode != "full":
+        mode, reason, outcome = _try_delta(spark, client, plan, source, raw_table(iceberg, plan), snap,
+                                           schema_plan, loaded_id, log)
+    if outcome is None:
+        outcome = sr_load.full_reload(
+            spark, client=client, source=source, snapshot=snap, schema_plan=schema_plan, database=database,
+            table=table, model=plan.starrocks.model, buckets=plan.starrocks.buckets,
+            replication_num=plan.starrocks.replication_num, comment=plan.spec.description, run_id=run_id,
+            table_label=plan.source_label, log=log)
+        mode = "full"
+    if plan.load_mode != "full":
+        sr_load.record_snapshot(client, database, table, snap["snapshot_id"], run_id)
+    rows = client.count(database, table)
     elapsed = time.monotonic() - started
     return StepResult({
-        "row_count": loaded,
+        "row_count": rows,
+        "load_kind": mode,
+        "load_reason": reason,
         "iceberg_snapshot_id": snap["snapshot_id"],
         "iceberg_row_count": snap["total_records"],
+        "previous_snapshot_id": loaded_id or 0,
         "starrocks_table": f"{database}.{table}",
-        "load_label_prefix": label_prefix,
-        "loads": len(results),
-        "loaded_rows": sum(r["loaded"] for r in results),
-        "filtered_rows": sum(r["filtered"] for r in results),
-        "reused_labels": sum(1 for r in results if r["reused"]),
+        "load_label_prefix": outcome.label_prefix,
+        "loads": len(outcome.results),
+        "loaded_rows": outcome.loaded,
+        "filtered_rows": outcome.filtered,
+        "reused_labels": outcome.reused,
         "model": plan.starrocks.model,
         "duration_s": round(elapsed, 3),
-        "rows_per_s": round(loaded / elapsed, 1) if elapsed > 0 else 0.0,
+        "rows_per_s": round(outcome.loaded / elapsed, 1) if elapsed > 0 else 0.0,
     }, schema_plan)
 
 
-class StarRocksLoadFailed(RuntimeError):
-    def __init__(self, table_label: str, failed: list[dict], expected: int):
-        first = failed[0]
-        super().__init__(
-            f"{table_label}: {len(failed)} Stream Load(s) failed; the live StarRocks table was left unchanged. "
-            f"First failure ({first['label']}): {first['message']}"
-        )
-        self.failed = failed
-        self.expected = expected
-
-
-__all__ = ["extract", "to_iceberg", "to_starrocks", "SourceError", "StarRocksLoadFailed"]
+def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, landing: str, snap: dict,
+               schema_plan: sch.TableSchemaPlan, loaded_id: int | None, log: Log):
+    """Apply only the changes since the snapshot StarRocks last loaded; (mode, reason, outcome|None)."""
+    database, table = plan.namespace, plan.table
+    if loaded_id is None or not client.table_exists(database, table):
+        return "full", "first load into StarRocks", None
+    if loaded_id == snap["snapshot_id"]:
+        return "delta", "already at this snapshot", sr_load.LoadOutcome([], "")
+    chain = sr_load.delta_chain(spark, source, loaded_id, snap["snapshot_id"])
+    if chain is None:
+        return "full", f"snapshot {loaded_id} is not an ancestor of {snap['snapshot_id']}", None
+    if any(s["summary"].get(changes.KIND_KEY) != "delta" for s in chain):
+        return "full", "a full reload happened in Iceberg since the last load", None
+    live_columns = dict(client.columns(database, table))
+    known = sch.TableSchemaPlan(schema_plan.table_label,
+                                tuple(c for c in schema_plan.columns if c.name in live_columns),
+                                schema_plan.key_columns)
+    change = evolution.diff(known, schema_plan)
+    for stmt in evolution.starrocks_ddl(database, table, change):
+        log(f"{plan.source_label}: {stmt}")
+        client.execute(stmt)
+        client.wait_schema_change(database, table)
+    frame = sr_load.delta_frame(spark, raw_table=landing, chain=chain, schema_plan=schema_plan, raw_snapshot_key=RAW_SNAPSHOT_KEY,
+                                change_op=changes.CHANGE_OP)
+    if frame is None:
+        return "full", "a landing snapshot behind the delta is missing", None
+    frame = frame.cache()
+    count = frame.count()
+    partitions = splits.wanted_splits(count, 1, "auto")
+    outcome = sr_load.apply_delta(frame, client=client, database=database, table=table,
+                                  target_snapshot_id=snap["snapshot_id"], schema_plan=schema_plan,
+                                  partitions=partitions, table_label=plan.source_label)
+    frame.unpersist()
+    return "delta", f"{count} changed row(s) from {len(chain)} Iceberg commit(s)", outcome

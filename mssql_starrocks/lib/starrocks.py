@@ -125,6 +125,32 @@ class StarRocksClient:
     def drop_table(self, database: str, table: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {q(database)}.{q(table)}")
 
+    def query_dicts(self, sql: str, params: tuple | None = None) -> list[dict]:
+        import pymysql
+
+        with self.connect() as conn:
+            cur = conn.cursor(pymysql.cursors.DictCursor)
+            try:
+                cur.execute(sql, params)
+            except pymysql.MySQLError as exc:
+                raise RuntimeError(f"{self.settings.display}: {_mysql_message(exc)} (statement: {sql[:300]})") from None
+            return list(cur.fetchall()) if cur.description else []
+
+    def wait_schema_change(self, database: str, table: str, timeout_s: float = 3600) -> None:
+        """Wait for the table's latest ALTER TABLE ... COLUMN job (StarRocks runs them asynchronously)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            jobs = self.query_dicts(f"SHOW ALTER TABLE COLUMN FROM {q(database)} WHERE TableName = %s "
+                                    "ORDER BY CreateTime DESC LIMIT 1", (table,))
+            state = str(jobs[0].get("State", "FINISHED")).upper() if jobs else "FINISHED"
+            if state == "FINISHED":
+                return
+            if state == "CANCELLED":
+                raise RuntimeError(f"schema change of {database}.{table} was cancelled: {jobs[0].get('Msg')}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"schema change of {database}.{table} still {state} after {timeout_s:.0f}s")
+            time.sleep(1.0)
+
     def swap(self, database: str, table: str, other: str) -> None:
         """Atomically exchange two tables (readers see either the old or the new table)."""
         self.execute(f"ALTER TABLE {q(database)}.{q(table)} SWAP WITH {q(other)}")
@@ -297,12 +323,3 @@ def _mysql_message(exc: Exception) -> str:
     if len(args) >= 2:
         return f"error {args[0]}: {args[1]}"
     return str(exc)
-
-
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()

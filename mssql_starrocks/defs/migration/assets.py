@@ -72,75 +72,66 @@ def _description(plan: TablePlan, layer: str) -> str:
     return "\n\n".join(parts)
 
 
+ID_KEYS = {"raw_snapshot_id", "snapshot_id", "iceberg_snapshot_id", "previous_snapshot_id", "watermark", "ct_version"}
+
+
+def _step_metadata(result: pipeline.StepResult, layer: str, upstream: dg.AssetKey | None) -> dict:
+    """A step's numbers as Dagit metadata: numbers plot over time; 64-bit ids stay exact as text."""
+    meta: dict = {"dagster/row_count": result.metadata["row_count"]}
+    for key, value in result.metadata.items():
+        if key == "row_count":
+            continue
+        if key in ID_KEYS:
+            meta[key] = dg.MetadataValue.text(str(value))
+        elif key == "table_location":
+            meta[key] = dg.MetadataValue.path(value)
+        elif isinstance(value, list):
+            meta[key] = dg.MetadataValue.json(value)
+        else:
+            meta[key] = value
+    meta.update(_schema_metadata(result.schema, layer, upstream))
+    return meta
+
+
 def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDefinition]:
-    common = dict(group_name=plan.group)
-    static_meta = {"source_table": plan.source_label, "load_mode": plan.load_mode}
-    # One load of a given table at a time: concurrent full loads would race for the same tables.
+    common = dict(group_name=plan.group, metadata={"source_table": plan.source_label, "load_mode": plan.load_mode})
+    # One load of a given table at a time: concurrent loads would race for the same tables.
     pool = f"table_{'_'.join(keys.raw.path[1:])}"
 
     @dg.asset(key=keys.raw, kinds={"mssql", "spark", "iceberg"}, description=_description(plan, "raw"),
-              metadata=static_meta, pool=pool, **common)
+              pool=pool, **common)
     def raw(context: AssetExecutionContext, spark: SparkResource, mssql: MssqlResource,
             iceberg: IcebergResource) -> dg.MaterializeResult:
         result = pipeline.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
-                                  plan=plan, run_id=context.run.run_id, log=context.log.info)
-        m = result.metadata
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": m["row_count"],
-            "source_row_count": m["source_row_count"],
-            "raw_snapshot_id": dg.MetadataValue.text(str(m["raw_snapshot_id"])),
-            "raw_table": m["raw_table"],
-            "bytes": m["bytes"], "files": m["files"], "splits": m["splits"], "split_column": m["split_column"],
-            "duration_s": m["duration_s"], "rows_per_s": m["rows_per_s"],
-            "jdbc_url": m["jdbc_url"],
-            **_schema_metadata(result.schema, "raw", None),
-        })
+                                  plan=plan, run_id=context.run.run_id, log=context.log.info,
+                                  warn=context.log.warning)
+        return dg.MaterializeResult(metadata=_step_metadata(result, "raw", None))
 
     @dg.asset(key=keys.iceberg, deps=[keys.raw], kinds={"spark", "iceberg"},
-              description=_description(plan, "iceberg"), metadata=static_meta, pool=pool, **common)
+              description=_description(plan, "iceberg"), pool=pool, **common)
     def iceberg_table(context: AssetExecutionContext, spark: SparkResource,
                       iceberg: IcebergResource) -> dg.MaterializeResult:
         catalog = iceberg.get_client()
         session = spark.spark_session
         catalog.attach(session)
         landing = pipeline.raw_table(catalog, plan)
-        if not ice.table_exists(session, landing):
-            raise RuntimeError(f"{plan.source_label}: no landing table {landing}; materialize {keys.raw.to_user_string()} first")
-        raw_snapshot = ice.current_snapshot(session, landing)
-        result = pipeline.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=raw_snapshot["snapshot_id"],
+        snapshot = ice.current_snapshot(session, landing) if ice.table_exists(session, landing) else None
+        if snapshot is None:
+            raise RuntimeError(f"{plan.source_label}: no landing table {landing}; "
+                               f"materialize {keys.raw.to_user_string()} first")
+        result = pipeline.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=snapshot["snapshot_id"],
                                      run_id=context.run.run_id, log=context.log.info)
-        m = result.metadata
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": m["row_count"],
-            "raw_row_count": m["raw_row_count"],
-            "snapshot_id": dg.MetadataValue.text(str(m["snapshot_id"])),
-            "iceberg_table": m["iceberg_table"],
-            "table_location": dg.MetadataValue.path(m["table_location"]),
-            "files": m["files"], "bytes": m["bytes"],
-            "duration_s": m["duration_s"], "rows_per_s": m["rows_per_s"],
-            "catalog": catalog.display,
-            **_schema_metadata(result.schema, "iceberg", keys.raw),
-        })
+        return dg.MaterializeResult(metadata={**_step_metadata(result, "iceberg", keys.raw),
+                                              "catalog": catalog.display})
 
     @dg.asset(key=keys.starrocks, deps=[keys.iceberg], kinds={"spark", "starrocks"},
-              description=_description(plan, "starrocks"), metadata=static_meta, pool=pool, **common)
+              description=_description(plan, "starrocks"), pool=pool, **common)
     def starrocks_table(context: AssetExecutionContext, spark: SparkResource, iceberg: IcebergResource,
                         starrocks: StarRocksResource) -> dg.MaterializeResult:
         result = pipeline.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
                                        starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,
                                        log=context.log.info)
-        m = result.metadata
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": m["row_count"],
-            "iceberg_snapshot_id": dg.MetadataValue.text(str(m["iceberg_snapshot_id"])),
-            "iceberg_row_count": m["iceberg_row_count"],
-            "starrocks_table": m["starrocks_table"],
-            "load_label_prefix": m["load_label_prefix"],
-            "loads": m["loads"], "loaded_rows": m["loaded_rows"], "filtered_rows": m["filtered_rows"],
-            "reused_labels": m["reused_labels"], "model": m["model"],
-            "duration_s": m["duration_s"], "rows_per_s": m["rows_per_s"],
-            **_schema_metadata(result.schema, "starrocks", keys.iceberg),
-        })
+        return dg.MaterializeResult(metadata=_step_metadata(result, "starrocks", keys.iceberg))
 
     return [raw, iceberg_table, starrocks_table]
 

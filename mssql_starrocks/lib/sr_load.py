@@ -1,0 +1,257 @@
+"""Moving an Iceberg snapshot into StarRocks: full reloads and exactly-once deltas.
+
+Full reload: the snapshot is Stream Loaded (one labelled transaction per Spark partition, in
+parallel) into a fresh staging table, the staging table's row count is checked against the
+snapshot, and `ALTER TABLE ... SWAP WITH` replaces the live table atomically. A failure at any
+point leaves the live table as it was; a leftover staging table is dropped by the next run.
+
+Delta (incremental / change_tracking tables, PRIMARY KEY model): the rows that changed
+between the Iceberg snapshot last loaded and the current one are read from the landing
+snapshots those commits came from, reduced to the last change per key, and Stream Loaded as
+upserts (`__op` 0) and deletes (`__op` 1). Labels are derived from the target snapshot and
+the partition, and partitions are hash-partitioned by key with a fixed count, so a retried
+load maps the same rows to the same labels: a finished label is skipped, never doubled.
+The snapshot loaded is recorded in `<database>.mssql_starrocks_state` only after every load
+finished; replaying a delta is harmless because upserts and deletes by key are idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from mssql_starrocks.lib import iceberg as ice
+from mssql_starrocks.lib import schema as sch
+from mssql_starrocks.lib.names import quote_spark
+from mssql_starrocks.lib.starrocks import (
+    STAGING_MARK, StarRocksClient, StarRocksLoadError, StarRocksSettings, json_chunks, make_label, stream_load,
+)
+
+STATE_TABLE = "mssql_starrocks_state"
+HEX_PREFIX = "__hex_"
+OP_COLUMN = "__op"
+OK_STATUSES = ("Success", "Publish Timeout", "Label Already Exists", "Empty")
+LOAD_RESULT_SCHEMA = ("partition int, label string, status string, loaded long, filtered long, total long, "
+                      "reused boolean, message string")
+
+
+class StarRocksLoadFailed(RuntimeError):
+    def __init__(self, table_label: str, failed: list[dict], expected: int):
+        first = failed[0]
+        super().__init__(
+            f"{table_label}: {len(failed)} Stream Load(s) failed; the live StarRocks table was left unchanged. "
+            f"First failure ({first['label']}): {first['message']}"
+        )
+        self.failed = failed
+        self.expected = expected
+
+
+@dataclass
+class LoadOutcome:
+    results: list[dict]
+    label_prefix: str
+
+    @property
+    def loaded(self) -> int:
+        return sum(r["loaded"] for r in self.results)
+
+    @property
+    def filtered(self) -> int:
+        return sum(r["filtered"] for r in self.results)
+
+    @property
+    def reused(self) -> int:
+        return sum(1 for r in self.results if r["reused"])
+
+
+def _make_loader(settings: StarRocksSettings, database: str, table: str, label_prefix: str,
+                 columns: list[str], binary_columns: list[str], with_op: bool):
+    """The function each Spark task runs: its rows become one labelled Stream Load."""
+    header_columns = [HEX_PREFIX + c if c in binary_columns else c for c in columns]
+    exprs = {c: f"to_binary(`{HEX_PREFIX + c}`, 'hex')" for c in binary_columns}
+    if with_op:
+        header_columns.append(OP_COLUMN)
+
+    def load_partition(batches):
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        part = TaskContext.get().partitionId()
+        label = f"{label_prefix}_p{part}"
+        counted = {"n": 0}
+
+        def rows():
+            for batch in batches:
+                for row in batch.to_pylist():
+                    counted["n"] += 1
+                    for c in binary_columns:
+                        row[HEX_PREFIX + c] = row.pop(c)
+                    yield row
+
+        try:
+            body = json_chunks(rows())
+            first = next(body)
+            if first == b"[]":
+                result, status, message, reused = {}, "Empty", "", False
+            else:
+                def chained():
+                    yield first
+                    yield from body
+
+                result = stream_load(settings, database, table, label, chained(), columns=header_columns,
+                                     column_exprs=exprs, fmt="json")
+                status, message = result.get("Status", ""), result.get("Message", "")
+                reused = bool(result.get("reused"))
+        except StarRocksLoadError as exc:
+            result, status, message, reused = exc.result, "Fail", str(exc), False
+        yield pa.RecordBatch.from_pylist([{
+            "partition": part, "label": label, "status": status,
+            "loaded": int(result.get("NumberLoadedRows", 0) or 0),
+            "filtered": int(result.get("NumberFilteredRows", 0) or 0),
+            "total": int(result.get("NumberTotalRows", counted["n"]) or 0),
+            "reused": reused, "message": message,
+        }], schema=pa.schema([("partition", pa.int32()), ("label", pa.string()), ("status", pa.string()),
+                              ("loaded", pa.int64()), ("filtered", pa.int64()), ("total", pa.int64()),
+                              ("reused", pa.bool_()), ("message", pa.string())]))
+
+    return load_partition
+
+
+def stream_load_dataframe(df, *, settings: StarRocksSettings, database: str, table: str, label_prefix: str,
+                          schema_plan: sch.TableSchemaPlan, with_op: bool) -> LoadOutcome:
+    """Load every partition of `df` (columns in StarRocks order, plus __op if with_op)."""
+    columns = [c.name for c in schema_plan.starrocks_order()]
+    binary = [c.name for c in schema_plan.starrocks_order() if c.spark_type == "binary"]
+    loader = _make_loader(settings, database, table, label_prefix, columns, binary, with_op)
+    results = [r.asDict() for r in df.mapInArrow(loader, LOAD_RESULT_SCHEMA).collect()]
+    return LoadOutcome(sorted(results, key=lambda r: r["partition"]), label_prefix)
+
+
+def _ordered(df, schema_plan: sch.TableSchemaPlan):
+    from pyspark.sql import functions as F
+
+    existing = set(df.columns)
+    cols = []
+    for c in schema_plan.starrocks_order():
+        cols.append(F.col(quote_spark(c.name)) if c.name in existing
+                    else F.lit(None).cast(c.spark_type).alias(c.name))
+    return cols
+
+
+# --- state ------------------------------------------------------------------------------------
+def ensure_state_table(client: StarRocksClient, database: str) -> None:
+    client.execute(
+        f"CREATE TABLE IF NOT EXISTS `{database}`.`{STATE_TABLE}` ("
+        "`table_name` VARCHAR(256) NOT NULL, `iceberg_snapshot_id` BIGINT NOT NULL, "
+        "`run_id` VARCHAR(64) NULL, `loaded_at` DATETIME NULL) "
+        "PRIMARY KEY (`table_name`) DISTRIBUTED BY HASH (`table_name`)"
+    )
+
+
+def loaded_snapshot(client: StarRocksClient, database: str, table: str) -> int | None:
+    if not client.table_exists(database, STATE_TABLE):
+        return None
+    rows = client.execute(f"SELECT iceberg_snapshot_id FROM `{database}`.`{STATE_TABLE}` WHERE table_name = %s",
+                          (table,))
+    return int(rows[0][0]) if rows else None
+
+
+def record_snapshot(client: StarRocksClient, database: str, table: str, snapshot_id: int, run_id: str) -> None:
+    ensure_state_table(client, database)
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    client.execute(
+        f"INSERT INTO `{database}`.`{STATE_TABLE}` (table_name, iceberg_snapshot_id, run_id, loaded_at) "
+        "VALUES (%s, %s, %s, %s)", (table, int(snapshot_id), run_id, now))
+
+
+# --- full reload ------------------------------------------------------------------------------
+def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, schema_plan: sch.TableSchemaPlan,
+                database: str, table: str, model: str, buckets: int | None, replication_num: int | None,
+                comment: str | None, run_id: str, table_label: str, log) -> LoadOutcome:
+    run_tag = run_id.replace("-", "")[:12]
+    staging = f"{table}{STAGING_MARK}{run_tag}"
+    for leftover in client.tables_like(database, table + STAGING_MARK):
+        if leftover != staging:
+            log(f"{table_label}: dropping leftover staging table {database}.{leftover} of an earlier run")
+            client.drop_table(database, leftover)
+    client.drop_table(database, staging)
+    client.execute(sch.starrocks_create_table(schema_plan, database, staging, model=model, buckets=buckets,
+                                              replication_num=replication_num, comment=comment))
+    df = spark.read.option("snapshot-id", str(snapshot["snapshot_id"])).table(source)
+    df = df.select(*_ordered(df, schema_plan))
+    prefix = make_label("msr", database, table, str(snapshot["snapshot_id"]), run_tag)
+    outcome = stream_load_dataframe(df, settings=client.settings, database=database, table=staging,
+                                    label_prefix=prefix, schema_plan=schema_plan, with_op=False)
+    failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
+    if failed:
+        client.drop_table(database, staging)
+        raise StarRocksLoadFailed(table_label, failed, snapshot["total_records"])
+    loaded = client.count(database, staging)
+    if loaded != snapshot["total_records"]:
+        client.drop_table(database, staging)
+        raise RuntimeError(
+            f"{table_label}: the StarRocks staging table holds {loaded} rows but Iceberg snapshot "
+            f"{snapshot['snapshot_id']} has {snapshot['total_records']}; the live table was left unchanged"
+        )
+    if client.table_exists(database, table):
+        client.swap(database, table, staging)
+        client.drop_table(database, staging)
+    else:
+        client.execute(f"ALTER TABLE `{database}`.`{staging}` RENAME `{table}`")
+    return outcome
+
+
+# --- delta ------------------------------------------------------------------------------------
+def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[dict] | None:
+    """Snapshots after `loaded_id` up to `current_id` (oldest first), or None if not a descendant."""
+    rows = spark.sql(f"SELECT snapshot_id, parent_id FROM {source}.snapshots").collect()
+    parent = {int(r["snapshot_id"]): (int(r["parent_id"]) if r["parent_id"] is not None else None) for r in rows}
+    chain = []
+    cursor = current_id
+    while cursor is not None and cursor != loaded_id:
+        chain.append(cursor)
+        cursor = parent.get(cursor)
+    if cursor != loaded_id:
+        return None
+    return [ice.snapshot_by_id(spark, source, sid) for sid in reversed(chain)]
+
+
+def delta_frame(spark, *, raw_table: str, chain: list[dict], schema_plan: sch.TableSchemaPlan,
+                raw_snapshot_key: str, change_op: str):
+    """The last change per key across the landing snapshots behind `chain`, with __op (1 = delete)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    frames = []
+    for ordinal, snap in enumerate(chain):
+        raw_id = snap["summary"].get(raw_snapshot_key)
+        if raw_id is None:
+            return None
+        landing = spark.read.option("snapshot-id", str(raw_id)).table(raw_table)
+        cols = _ordered(landing, schema_plan)
+        op = F.col(change_op) if change_op in landing.columns else F.lit("U")
+        frames.append(landing.select(*cols, op.alias("_op"), F.lit(ordinal).alias("_ordinal")))
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    keys = [F.col(quote_spark(k)) for k in schema_plan.key_columns]
+    # Latest landing wins; inside one landing an upsert beats a detected delete of the same key.
+    window = Window.partitionBy(*keys).orderBy(F.col("_ordinal").desc(), (F.col("_op") == "D").cast("int"))
+    latest = union.withColumn("_rank", F.row_number().over(window)).where("_rank = 1")
+    return latest.select(*[F.col(quote_spark(c.name)) for c in schema_plan.starrocks_order()],
+                         F.when(F.col("_op") == "D", 1).otherwise(0).alias(OP_COLUMN))
+
+
+def apply_delta(df, *, client: StarRocksClient, database: str, table: str, target_snapshot_id: int,
+                schema_plan: sch.TableSchemaPlan, partitions: int, table_label: str) -> LoadOutcome:
+    from pyspark.sql import functions as F
+
+    keyed = df.repartition(max(1, partitions), *[F.col(quote_spark(k)) for k in schema_plan.key_columns])
+    # The label depends only on the target snapshot and the partition: a retry reuses it.
+    prefix = make_label("msr", database, table, "delta", str(target_snapshot_id))
+    outcome = stream_load_dataframe(keyed, settings=client.settings, database=database, table=table,
+                                    label_prefix=prefix, schema_plan=schema_plan, with_op=True)
+    failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
+    if failed:
+        raise StarRocksLoadFailed(table_label, failed, -1)
+    return outcome
