@@ -54,7 +54,7 @@ def test_schedules_per_group_and_cron_and_the_change_sensor(defs):
     assert set(schedules) == {"demo_dbo_schedule", "demo_sales_schedule"}
     assert schedules["demo_dbo_schedule"].cron_schedule == "0 2 * * *"
     assert schedules["demo_sales_schedule"].cron_schedule == "*/30 * * * *"
-    assert [s.name for s in defs.sensors] == ["source_change_sensor"]
+    assert sorted(s.name for s in defs.sensors) == ["migration_failure_sensor", "source_change_sensor"]
 
 
 def test_secrets_are_env_vars_not_values(defs):

@@ -50,6 +50,43 @@ def _build_change_sensor(*, minimum_interval_seconds: int) -> dg.SensorDefinitio
     return source_change_sensor
 
 
+LAYER_STEP = {"raw": "extract", "iceberg": "iceberg commit", "starrocks": "starrocks load"}
+
+
+def failure_records(step_failures, asset_keys_by_step: dict[str, list[dg.AssetKey]]) -> list[dg.AssetObservation]:
+    """One observation per failed step's asset, naming the table, the step and the error's first line."""
+    observations = []
+    for event in step_failures:
+        error = event.event_specific_data.error if event.event_specific_data else None
+        message = (error.message.strip().splitlines() or [""])[0] if error else "unknown error"
+        for key in asset_keys_by_step.get(event.step_key, []):
+            layer = key.path[0]
+            observations.append(dg.AssetObservation(asset_key=key, metadata={
+                "failed_run_id": event.run_id,
+                "table": "/".join(key.path[1:]),
+                "step": LAYER_STEP.get(layer, layer),
+                "error": message[:2000],
+            }))
+    return observations
+
+
+@dg.run_failure_sensor(name="migration_failure_sensor", monitor_all_code_locations=False,
+                       default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Records each failed migration step on its asset (table, step, error) in Dagit.")
+def migration_failure_sensor(context: dg.RunFailureSensorContext):
+    failures = context.get_step_failure_events()
+    plan = context.instance.get_execution_plan_snapshot(context.dagster_run.execution_plan_snapshot_id)
+    keys_by_step: dict[str, list[dg.AssetKey]] = {}
+    for step in plan.steps:
+        for output in step.outputs:
+            if output.properties and output.properties.asset_key:
+                keys_by_step.setdefault(step.key, []).append(output.properties.asset_key)
+    for observation in failure_records(failures, keys_by_step):
+        context.log.error(f"{observation.metadata['table'].value}: {observation.metadata['step'].value} failed in run "
+                          f"{context.dagster_run.run_id}: {observation.metadata['error'].value}")
+        context.instance.report_runless_asset_event(observation)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(sensors=[_build_change_sensor(minimum_interval_seconds=60)])
+    return dg.Definitions(sensors=[_build_change_sensor(minimum_interval_seconds=60), migration_failure_sensor])
