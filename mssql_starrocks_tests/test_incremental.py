@@ -1,0 +1,168 @@
+"""Incremental and Change Tracking loads, deletes and schema changes, through Dagster, against the stand-ins.
+
+After every run SQL Server, Iceberg and StarRocks must hold exactly the same rows (compared
+row by row), and the extract must have read only the changed rows.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from mssql_starrocks_tests import e2e
+
+DB = "inc"
+TABLES_YAML = f"""
+version: 1
+database: {DB}
+tables:
+  - schema: dbo
+    name: items_rv
+    load_mode: incremental
+    key_columns: [id]
+    watermark_column: rv
+    delete_detection: true
+  - schema: dbo
+    name: items_dt
+    load_mode: incremental
+    key_columns: [id]
+    watermark_column: modified
+    lookback_seconds: 0
+  - schema: dbo
+    name: items_ct
+    load_mode: change_tracking
+    key_columns: [id]
+"""
+
+
+def sql(devservers, statement: str, database: str = DB):
+    return e2e.mssql_rows(devservers, statement, database=database)
+
+
+@pytest.fixture(scope="module")
+def inc(devservers, tmp_path_factory, spark):
+    work = tmp_path_factory.mktemp("inc")
+    sql(devservers, f"IF DB_ID('{DB}') IS NULL CREATE DATABASE [{DB}]", database="master")
+    sql(devservers, f"ALTER DATABASE [{DB}] SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)",
+        database="master")
+    for table in ("items_rv", "items_dt", "items_ct"):
+        sql(devservers, f"IF OBJECT_ID('dbo.{table}') IS NOT NULL DROP TABLE dbo.{table}")
+    sql(devservers, "CREATE TABLE dbo.items_rv (id INT NOT NULL PRIMARY KEY, name NVARCHAR(50), qty INT, rv ROWVERSION)")
+    sql(devservers, "CREATE TABLE dbo.items_dt (id INT NOT NULL PRIMARY KEY, name NVARCHAR(50), qty INT, "
+                    "modified DATETIME2(3) NOT NULL)")
+    sql(devservers, "CREATE TABLE dbo.items_ct (id INT NOT NULL PRIMARY KEY, name NVARCHAR(50), qty INT)")
+    sql(devservers, "ALTER TABLE dbo.items_ct ENABLE CHANGE_TRACKING")
+    for i in range(1, 101):
+        sql(devservers, f"INSERT INTO dbo.items_rv (id, name, qty) VALUES ({i}, N'item {i}', {i})")
+        sql(devservers, f"INSERT INTO dbo.items_dt (id, name, qty, modified) VALUES ({i}, N'item {i}', {i}, "
+                        f"DATEADD(SECOND, {i}, '2024-01-01'))")
+        sql(devservers, f"INSERT INTO dbo.items_ct (id, name, qty) VALUES ({i}, N'item {i}', {i})")
+    tables_file = work / "tables.yaml"
+    tables_file.write_text(TABLES_YAML)
+    env = e2e.product_env(devservers, work, tables_file)
+    with e2e.environ(env):
+        defs = e2e.load_definitions()
+    return {"env": env, "defs": defs, "instance": dg.DagsterInstance.ephemeral(), "devservers": devservers,
+            "spark": spark}
+
+
+def run(inc, table: str, raise_on_error: bool = True):
+    with e2e.environ(inc["env"]):
+        return e2e.run_assets(inc["defs"], f"raw/{DB}/dbo/{table}+", inc["instance"], raise_on_error=raise_on_error)
+
+
+def layers(inc, table: str):
+    """(SQL Server rows, Iceberg rows, StarRocks rows) as sorted (id, name, qty) tuples."""
+    source = sorted(tuple(r) for r in sql(inc["devservers"], f"SELECT id, name, qty FROM dbo.{table}"))
+    iceberg = sorted(tuple(r) for r in inc["spark"].sql(
+        f"SELECT id, name, qty FROM lake.{DB}_dbo.{table}").collect())
+    starrocks = sorted(tuple(r) for r in e2e.starrocks_rows(
+        inc["devservers"], f"SELECT id, name, qty FROM {DB}_dbo.{table}"))
+    return source, iceberg, starrocks
+
+
+def assert_same(inc, table: str):
+    source, iceberg, starrocks = layers(inc, table)
+    assert iceberg == source
+    assert starrocks == source
+
+
+@pytest.mark.parametrize("table,deletes_seen", [("items_rv", True), ("items_dt", False), ("items_ct", True)])
+def test_inserts_updates_and_deletes_flow_and_only_changes_are_read(inc, table, deletes_seen):
+    first = run(inc, table)
+    mats = e2e.materializations(first)
+    assert mats[f"raw/{DB}/dbo/{table}"]["extract_kind"] == "full"
+    assert mats[f"raw/{DB}/dbo/{table}"]["dagster/row_count"] == 100
+    assert all(c.passed for c in e2e.check_results(first).values())
+    assert_same(inc, table)
+
+    devservers = inc["devservers"]
+    for i in range(101, 106):
+        extra = ", modified" if table == "items_dt" else ""
+        value = ", '2024-02-01'" if table == "items_dt" else ""
+        sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty{extra}) VALUES ({i}, N'new {i}', {i}{value})")
+    touch = ", modified = '2024-02-02'" if table == "items_dt" else ""
+    sql(devservers, f"UPDATE dbo.{table} SET qty = qty + 1000{touch} WHERE id IN (1, 2, 3)")
+    if deletes_seen:
+        sql(devservers, f"DELETE FROM dbo.{table} WHERE id IN (50, 51)")
+
+    second = run(inc, table)
+    raw = e2e.materializations(second)[f"raw/{DB}/dbo/{table}"]
+    assert raw["extract_kind"] == "delta"
+    assert raw["dagster/row_count"] == 5 + 3 + (2 if deletes_seen else 0)
+    sr = e2e.materializations(second)[f"starrocks/{DB}/dbo/{table}"]
+    assert sr["load_kind"] == "delta"
+    assert all(c.passed for c in e2e.check_results(second).values())
+    assert_same(inc, table)
+
+    # Nothing changed: nothing is read, nothing is loaded, still equal.
+    third = run(inc, table)
+    assert e2e.materializations(third)[f"raw/{DB}/dbo/{table}"]["dagster/row_count"] == 0
+    assert_same(inc, table)
+
+
+def test_schema_changes_are_carried_to_every_layer(inc):
+    devservers = inc["devservers"]
+    table = "items_rv"
+    run(inc, table)
+    sql(devservers, f"ALTER TABLE dbo.{table} ADD note NVARCHAR(20) NULL")
+    sql(devservers, f"ALTER TABLE dbo.{table} ALTER COLUMN qty BIGINT")
+    sql(devservers, f"UPDATE dbo.{table} SET note = N'noted', qty = 5000000000 WHERE id = 4")
+    result = run(inc, table)
+    raw = e2e.materializations(result)[f"raw/{DB}/dbo/{table}"]
+    assert any("added column note" in line for line in raw["schema_changes"])
+    assert any("widened column qty" in line for line in raw["schema_changes"])
+    assert e2e.starrocks_rows(devservers, f"SELECT note, qty FROM {DB}_dbo.{table} WHERE id = 4") == [("noted", 5000000000)]
+    columns = dict(e2e.starrocks_rows(devservers, "SELECT column_name, column_type FROM information_schema.columns "
+                                                  f"WHERE table_schema = '{DB}_dbo' AND table_name = '{table}'"))
+    assert columns["qty"].lower().startswith("bigint")
+    assert_same(inc, table)
+
+    # Rename by drop and add: the old column stays (no longer filled), the new one is filled.
+    sql(devservers, f"ALTER TABLE dbo.{table} DROP COLUMN note")
+    sql(devservers, f"ALTER TABLE dbo.{table} ADD remark NVARCHAR(20) NULL")
+    sql(devservers, f"UPDATE dbo.{table} SET remark = N'moved' WHERE id = 4")
+    result = run(inc, table)
+    raw = e2e.materializations(result)[f"raw/{DB}/dbo/{table}"]
+    assert any("column note" in line and "dropped" in line for line in raw["schema_changes"])
+    assert e2e.starrocks_rows(devservers, f"SELECT note, remark FROM {DB}_dbo.{table} WHERE id = 4") == [("noted", "moved")]
+    assert_same(inc, table)
+
+
+def test_incompatible_change_fails_cleanly_and_leaves_targets_as_they_were(inc):
+    devservers = inc["devservers"]
+    table = "items_dt"
+    run(inc, table)
+    before = layers(inc, table)
+    sql(devservers, f"ALTER TABLE dbo.{table} ADD flag INT NULL")
+    run(inc, table)
+    sql(devservers, f"ALTER TABLE dbo.{table} DROP COLUMN flag")
+    sql(devservers, f"ALTER TABLE dbo.{table} ADD flag NVARCHAR(10) NULL")
+    sql(devservers, f"UPDATE dbo.{table} SET flag = N'x', modified = '2024-03-01' WHERE id = 7")
+    result = run(inc, table, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert f"{DB}.dbo.{table}" in message and "column flag" in message and "INT" in message and "NVARCHAR(10)" in message
+    source, iceberg, starrocks = layers(inc, table)
+    assert iceberg == before[1] and starrocks == before[2]
