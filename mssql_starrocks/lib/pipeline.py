@@ -295,6 +295,7 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     if snap is None:
         raise RuntimeError(f"{source} has no snapshot yet; materialize the Iceberg asset of {plan.source_label} first")
     schema_plan = table_schema(spark, source, plan)
+    check_lengths(spark, source, snap["snapshot_id"], schema_plan)
     client = StarRocksClient(starrocks)
     database, table = plan.namespace, plan.table
     client.ensure_database(database)
@@ -331,6 +332,34 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
         "duration_s": round(elapsed, 3),
         "rows_per_s": round(outcome.loaded / elapsed, 1) if elapsed > 0 else 0.0,
     }, schema_plan)
+
+
+def check_lengths(spark, source: str, snapshot_id: int, schema_plan: sch.TableSchemaPlan) -> None:
+    """Refuse, by column, values longer than StarRocks can hold (only MAX types can be).
+
+    NVARCHAR(n)/VARBINARY(n) always fit their mapped types; VARCHAR(MAX), NVARCHAR(MAX), XML and
+    VARBINARY(MAX) can exceed StarRocks' 1048576-byte limit, which a load would reject row by row.
+    """
+    from pyspark.sql import functions as F
+
+    from mssql_starrocks.lib import typemap
+
+    limited = [c for c in schema_plan.columns
+               if c.starrocks_type in (f"VARCHAR({typemap.STARROCKS_MAX_VARCHAR})",
+                                       f"VARBINARY({typemap.STARROCKS_MAX_VARBINARY})")]
+    if not limited:
+        return
+    df = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
+    row = df.select(*[F.max(F.octet_length(F.col(quote_spark(c.name)))).alias(c.name) for c in limited]).collect()[0]
+    too_long = [(c, row[c.name]) for c in limited if row[c.name] is not None and row[c.name] > typemap.STARROCKS_MAX_VARCHAR]
+    if too_long:
+        detail = "; ".join(
+            f"column {c.name} ({c.source_type} -> {c.starrocks_type}) holds a value of {n:,} bytes" for c, n in too_long)
+        raise sch.SchemaError(
+            f"table {schema_plan.table_label}: {detail}, over StarRocks' maximum of "
+            f"{typemap.STARROCKS_MAX_VARCHAR:,} bytes per value. The Iceberg table holds it; StarRocks was not changed. "
+            "Exclude or truncate the column in SQL Server (e.g. a view) to load it."
+        )
 
 
 def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, landing: str, snap: dict,
