@@ -194,6 +194,7 @@ def plan(table: str, live: bool) -> None:
         columns = _resources()["mssql"].get_client(p.database).columns(p.source_schema, p.source_table)
     else:
         columns = [c.to_source(i + 1) for i, c in enumerate(p.spec.columns)]
+    columns = [c for c in columns if c.name not in set(p.spec.exclude_columns)]
     try:
         schema_plan = sch.build(p.source_label, columns, key_columns=list(p.spec.key_columns), rename=dict(p.spec.rename))
     except sch.SchemaError as exc:

@@ -87,6 +87,7 @@ class TableSpec(_Strict):
     extract: ExtractOptions | None = None
     starrocks: StarRocksOptions | None = None
     rename: dict[str, str] = {}
+    exclude_columns: list[str] = []  # not migrated (e.g. a huge blob StarRocks cannot hold)
     description: str | None = None
     row_estimate: int | None = None
     columns: list[ColumnSpec] | None = None
@@ -114,6 +115,9 @@ class TableSpec(_Strict):
     def _columns_known(self) -> "TableSpec":
         if len(set(self.key_columns)) != len(self.key_columns):
             raise ValueError(f"key_columns: {self.key_columns} lists a column twice")
+        for col in self.exclude_columns:
+            if col in self.key_columns or col == self.watermark_column:
+                raise ValueError(f"exclude_columns: '{col}' is a key or watermark column and cannot be excluded")
         if self.columns is None:
             return self
         known = [c.name for c in self.columns]
@@ -122,7 +126,8 @@ class TableSpec(_Strict):
         for field, cols in (("key_columns", self.key_columns),
                             ("partition_column", [self.partition_column] if self.partition_column else []),
                             ("watermark_column", [self.watermark_column] if self.watermark_column else []),
-                            ("rename", list(self.rename))):
+                            ("rename", list(self.rename)),
+                            ("exclude_columns", self.exclude_columns)):
             for col in cols:
                 if col not in known:
                     raise ValueError(f"{field}: unknown column '{col}' (the table has: {', '.join(known)})")

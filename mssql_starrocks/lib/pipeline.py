@@ -51,7 +51,8 @@ def iceberg_table(iceberg: ice.IcebergSettings, plan: TablePlan) -> str:
 
 def source_schema(client: MssqlClient, plan: TablePlan) -> sch.TableSchemaPlan:
     """The target schema from the live catalog; checks the configured keys exist there."""
-    columns = client.columns(plan.source_schema, plan.source_table)
+    excluded = set(plan.spec.exclude_columns)
+    columns = [c for c in client.columns(plan.source_schema, plan.source_table) if c.name not in excluded]
     return sch.build(plan.source_label, columns, key_columns=list(plan.spec.key_columns), rename=dict(plan.spec.rename))
 
 
@@ -358,7 +359,7 @@ def check_lengths(spark, source: str, snapshot_id: int, schema_plan: sch.TableSc
         raise sch.SchemaError(
             f"table {schema_plan.table_label}: {detail}, over StarRocks' maximum of "
             f"{typemap.STARROCKS_MAX_VARCHAR:,} bytes per value. The Iceberg table holds it; StarRocks was not changed. "
-            "Exclude or truncate the column in SQL Server (e.g. a view) to load it."
+            "List the column under exclude_columns in the tables file to migrate the rest."
         )
 
 
