@@ -7,6 +7,14 @@ import dagster as dg
 import pytest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tables.yaml"
+SETTINGS = {"MSSQL_HOST": "sql.example.com", "MSSQL_USER": "reader", "MSSQL_PASSWORD": "pw-not-shown-1",
+            "STARROCKS_HOST": "sr.example.com", "STARROCKS_USER": "loader", "STARROCKS_PASSWORD": "pw-not-shown-2"}
+
+
+@pytest.fixture(autouse=True)
+def settings(monkeypatch):
+    for key, value in SETTINGS.items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture
@@ -61,3 +69,20 @@ def test_secrets_are_env_vars_not_values(defs):
     resources = defs.resources
     assert isinstance(resources["mssql"].password, dg.EnvVar) or "EnvVar" in repr(resources["mssql"].password)
     assert isinstance(resources["starrocks"].password, dg.EnvVar) or "EnvVar" in repr(resources["starrocks"].password)
+
+
+def test_missing_settings_are_refused_at_load_naming_each_variable(monkeypatch):
+    from mssql_starrocks.defs.migration.resources import MissingSettingsError, migration_resources
+
+    monkeypatch.delenv("MSSQL_PASSWORD")
+    monkeypatch.setenv("ICEBERG_CATALOG_TYPE", "glue")
+    monkeypatch.delenv("ICEBERG_WAREHOUSE", raising=False)
+    with pytest.raises(MissingSettingsError) as err:
+        migration_resources()
+    assert "MSSQL_PASSWORD" in str(err.value) and "ICEBERG_WAREHOUSE" in str(err.value)
+    assert "pw-not-shown" not in str(err.value)
+
+
+def test_secrets_are_not_in_the_resolved_definitions_repr(defs):
+    text = repr(defs.resources) + repr([a.metadata_by_key for a in defs.assets])
+    assert "pw-not-shown-1" not in text and "pw-not-shown-2" not in text

@@ -8,6 +8,8 @@ the column schema with SQL Server, Iceberg and StarRocks types side by side.
 """
 
 
+from contextlib import contextmanager
+
 import dagster as dg
 from dagster import AssetExecutionContext
 
@@ -15,7 +17,10 @@ from mssql_starrocks.defs.migration.resources import IcebergResource, MssqlResou
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
-from mssql_starrocks.lib.schema import TableSchemaPlan
+from mssql_starrocks.lib.config import TablesFileError
+from mssql_starrocks.lib.mssql import SourceError
+from mssql_starrocks.lib.schema import SchemaError, TableSchemaPlan
+from mssql_starrocks.lib.sr_load import StarRocksLoadFailed
 from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys
 
 
@@ -72,6 +77,21 @@ def _description(plan: TablePlan, layer: str) -> str:
     return "\n\n".join(parts)
 
 
+# Transient faults (a dropped connection, a timeout) are retried with backoff: every step is safe
+# to repeat (the landing and StarRocks tables are replaced atomically, merges and labelled loads
+# are idempotent). Problems a retry cannot fix fail at once, with their message as the failure.
+RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+PERMANENT = (SchemaError, SourceError, StarRocksLoadFailed, TablesFileError)
+
+
+@contextmanager
+def _permanent_failures():
+    try:
+        yield
+    except PERMANENT as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
 ID_KEYS = {"raw_snapshot_id", "snapshot_id", "iceberg_snapshot_id", "previous_snapshot_id", "watermark", "ct_version"}
 
 
@@ -94,7 +114,8 @@ def _step_metadata(result: pipeline.StepResult, layer: str, upstream: dg.AssetKe
 
 
 def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDefinition]:
-    common = dict(group_name=plan.group, metadata={"source_table": plan.source_label, "load_mode": plan.load_mode})
+    common = dict(group_name=plan.group, metadata={"source_table": plan.source_label, "load_mode": plan.load_mode},
+                  retry_policy=RETRY)
     # One load of a given table at a time: concurrent loads would race for the same tables.
     pool = f"table_{'_'.join(keys.raw.path[1:])}"
 
@@ -102,9 +123,10 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
               pool=pool, **common)
     def raw(context: AssetExecutionContext, spark: SparkResource, mssql: MssqlResource,
             iceberg: IcebergResource) -> dg.MaterializeResult:
-        result = pipeline.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
-                                  plan=plan, run_id=context.run.run_id, log=context.log.info,
-                                  warn=context.log.warning)
+        with _permanent_failures():
+            result = pipeline.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
+                                      plan=plan, run_id=context.run.run_id, log=context.log.info,
+                                      warn=context.log.warning)
         return dg.MaterializeResult(metadata=_step_metadata(result, "raw", None))
 
     @dg.asset(key=keys.iceberg, deps=[keys.raw], kinds={"spark", "iceberg"},
@@ -119,8 +141,9 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
         if snapshot is None:
             raise RuntimeError(f"{plan.source_label}: no landing table {landing}; "
                                f"materialize {keys.raw.to_user_string()} first")
-        result = pipeline.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=snapshot["snapshot_id"],
-                                     run_id=context.run.run_id, log=context.log.info)
+        with _permanent_failures():
+            result = pipeline.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=snapshot["snapshot_id"],
+                                         run_id=context.run.run_id, log=context.log.info)
         return dg.MaterializeResult(metadata={**_step_metadata(result, "iceberg", keys.raw),
                                               "catalog": catalog.display})
 
@@ -128,9 +151,10 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
               description=_description(plan, "starrocks"), pool=pool, **common)
     def starrocks_table(context: AssetExecutionContext, spark: SparkResource, iceberg: IcebergResource,
                         starrocks: StarRocksResource) -> dg.MaterializeResult:
-        result = pipeline.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
-                                       starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,
-                                       log=context.log.info)
+        with _permanent_failures():
+            result = pipeline.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
+                                           starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,
+                                           log=context.log.info)
         return dg.MaterializeResult(metadata=_step_metadata(result, "starrocks", keys.iceberg))
 
     return [raw, iceberg_table, starrocks_table]

@@ -135,9 +135,30 @@ def spark_config_from_env(iceberg: ice.IcebergSettings, env: dict[str, str] | No
     return conf
 
 
+REQUIRED_SETTINGS = ("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD", "STARROCKS_HOST", "STARROCKS_USER",
+                     "STARROCKS_PASSWORD")
+
+
+class MissingSettingsError(RuntimeError):
+    pass
+
+
+def check_settings(env) -> None:
+    """Refuse to load definitions without the connection settings every run needs."""
+    missing = [name for name in REQUIRED_SETTINGS if not env.get(name)]
+    if (env.get("ICEBERG_CATALOG_TYPE") or "local") == "glue" and not env.get("ICEBERG_WAREHOUSE"):
+        missing.append("ICEBERG_WAREHOUSE")
+    if missing:
+        raise MissingSettingsError(
+            f"missing environment variable(s): {', '.join(missing)}. Set them in .env in the project directory "
+            "(see .env.example), or run `make demo` / `python -m mssql_starrocks_devservers up` for local stand-ins."
+        )
+
+
 def migration_resources(env: dict[str, str] | None = None) -> dict[str, object]:
     """The resources for the current environment (production settings come from `.env`)."""
     e = os.environ if env is None else env
+    check_settings(e)
     iceberg = iceberg_from_env(e)
     return {
         "mssql": MssqlResource(
