@@ -1,0 +1,298 @@
+"""Rows into a table, with StarRocks' load semantics (shared by Stream Load and INSERT).
+
+Each input row is mapped to the table's columns (a Stream Load `columns` header may rename
+and derive columns), converted to the column types, and either accepted or filtered with the
+reason StarRocks logs. strict_mode=true filters a row whose value fails conversion;
+strict_mode=false turns such a value into NULL (still filtered if the column is NOT NULL). A
+value longer than a VARCHAR's byte length is filtered in both modes. The accepted rows commit
+in one transaction: all become visible or none. PRIMARY KEY tables upsert by key and delete
+rows whose `__op` is 1 (or 'delete').
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from mssql_starrocks_devservers.starrocks.engine import META, Engine, SrError, TableDef, qi
+from mssql_starrocks_devservers.starrocks.types import ConversionError, convert
+
+OP = "__op"
+
+
+@dataclass
+class Mapping:
+    """A parsed `columns` header: source field names, and target columns derived by expressions."""
+
+    sources: list[str]
+    derived: dict[str, str] = field(default_factory=dict)  # target -> expression text
+
+
+def parse_columns_header(text: str | None) -> Mapping | None:
+    if not text:
+        return None
+    items, depth, buf, quote = [], 0, "", None
+    for ch in text:
+        if quote:
+            buf += ch
+            if ch == quote:
+                quote = None
+            continue
+        if ch in ("'", '"'):
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(buf.strip())
+            buf = ""
+            continue
+        buf += ch
+    if buf.strip():
+        items.append(buf.strip())
+    mapping = Mapping([])
+    for item in items:
+        m = _ASSIGN.match(item)
+        if m:
+            mapping.derived[_unquote(m.group(1))] = m.group(2).strip()
+        else:
+            mapping.sources.append(_unquote(item))
+    return mapping
+
+
+_ASSIGN = re.compile(r"^\s*(`(?:[^`]|``)*`|[^=\s(`]+)\s*=(.*)$", re.S)
+
+
+def _unquote(name: str) -> str:
+    name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] == "`":
+        return name[1:-1].replace("``", "`")
+    return name
+
+
+_CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)$", re.S)
+
+
+def evaluate(expr: str, row: dict[str, Any]) -> Any:
+    """The few expressions a `columns` header needs: field refs, literals, to_binary/unhex/from_base64."""
+    expr = expr.strip()
+    if expr.startswith("`") or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", expr):
+        name = _unquote(expr)
+        if name.lower() == "null":
+            return None
+        return row.get(name)
+    if len(expr) >= 2 and expr[0] == expr[-1] and expr[0] in "'\"":
+        return expr[1:-1]
+    if re.fullmatch(r"[+-]?\d+(\.\d+)?", expr):
+        return expr
+    m = _CALL.match(expr)
+    if not m:
+        raise SrError(f"Getting syntax error from line 1, column 0. Detail message: unsupported expression {expr}")
+    func = m.group(1).lower()
+    args = _split_args(m.group(2))
+    values = [evaluate(a, row) for a in args]
+    if values and values[0] is None:
+        return None
+    if func == "to_binary":
+        kind = (values[1] if len(values) > 1 else "hex").lower()
+        text = str(values[0])
+        try:
+            if kind == "hex":
+                return binascii.unhexlify(text)
+            if kind == "encode64":
+                return base64.b64decode(text, validate=True)
+            if kind == "utf8":
+                return text.encode("utf-8")
+        except (binascii.Error, ValueError):
+            return b""  # as documented: an invalid input gives an empty binary
+        raise SrError(f"to_binary: unknown binary type '{kind}'")
+    if func == "unhex":
+        try:
+            return binascii.unhexlify(str(values[0])).decode("utf-8", "replace")
+        except binascii.Error:
+            return ""
+    if func == "from_base64":
+        try:
+            return base64.b64decode(str(values[0])).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            return None
+    if func in ("upper", "lower"):
+        return getattr(str(values[0]), func)()
+    raise SrError(f"Getting syntax error. Detail message: No matching function with signature: {func}")
+
+
+def _split_args(text: str) -> list[str]:
+    out, depth, buf, quote = [], 0, "", None
+    for ch in text:
+        if quote:
+            buf += ch
+            if ch == quote:
+                quote = None
+            continue
+        if ch in ("'", '"'):
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(buf)
+            buf = ""
+            continue
+        buf += ch
+    if buf.strip():
+        out.append(buf)
+    return out
+
+
+@dataclass
+class Outcome:
+    total: int = 0
+    loaded: int = 0
+    filtered: int = 0
+    errors: list[str] = field(default_factory=list)
+    committed: bool = False
+
+
+def prepare(table: TableDef, records: list[dict[str, Any]], *, strict: bool, raw_text: list[str] | None = None):
+    """Convert mapped records; returns (accepted rows as column lists, ops, Outcome with the rejections)."""
+    names = [c.name for c in table.columns]
+    types = [c.sr_type for c in table.columns]
+    nullable = [c.nullable for c in table.columns]
+    lower = {n.lower(): n for n in names}
+    columns: list[list] = [[] for _ in names]
+    ops: list[int] = []
+    outcome = Outcome(total=len(records))
+    is_pk = table.keys_type in ("PRIMARY", "UNIQUE")
+    for index, record in enumerate(records):
+        reason = record.get("__error__")
+        record = {lower.get(k.lower(), k): v for k, v in record.items()}
+        converted = []
+        for name, t, can_null in zip(names, types, nullable):
+            if reason is not None:
+                break
+            value = record.get(name)
+            try:
+                value = convert(value, t)
+            except ConversionError as exc:
+                if strict or "length beyond the limit" in str(exc):
+                    reason = f"{exc}. Column: {name}"
+                    break
+                value = None
+            if value is None and not can_null:
+                reason = f"NULL value in non-nullable column '{name}'"
+                break
+            converted.append(value)
+        op = 0
+        if reason is None and OP in record and record[OP] is not None:
+            raw_op = str(record[OP]).strip().lower()
+            if raw_op in ("1", "delete"):
+                op = 1
+            elif raw_op not in ("0", "upsert"):
+                reason = f"Invalid __op value: {record[OP]}"
+            if op == 1 and not is_pk:
+                reason = "__op = 1 (delete) needs a primary key table"
+        if reason is not None:
+            outcome.filtered += 1
+            if len(outcome.errors) < 1000:
+                shown = raw_text[index] if raw_text else repr(record)
+                outcome.errors.append(f"Error: {reason}. Row: {shown[:1000]}")
+            continue
+        for i, value in enumerate(converted):
+            columns[i].append(value)
+        ops.append(op)
+    outcome.loaded = len(ops)
+    return columns, ops, outcome
+
+
+def commit(engine: Engine, table: TableDef, columns: list[list], ops: list[int], *, label: str | None,
+           txn_id: int, overwrite: bool = False) -> None:
+    """Write accepted rows in one transaction (and record the label as VISIBLE with it)."""
+    names = [c.name for c in table.columns]
+    target = f"{qi(table.database)}.{qi(table.name)}"
+    is_pk = table.keys_type in ("PRIMARY", "UNIQUE")
+    with engine.write_lock:
+        db = engine.db
+        db.execute("BEGIN")
+        try:
+            if label is not None:
+                if engine.label_state(table.database, label) is not None:
+                    raise SrError(f"Label [{label}] has already been used.", 5025)
+                db.execute(f"INSERT INTO {META}.labels (db, label, state, txn_id, loaded) VALUES (?, ?, 'VISIBLE', ?, ?)",
+                           [table.database, label, txn_id, len(ops)])
+            if overwrite:
+                db.execute(f"DELETE FROM {target}")
+            if ops:
+                if is_pk:
+                    keys = [names.index(k) for k in table.key_columns]
+                    last: dict[tuple, int] = {}
+                    for i in range(len(ops)):
+                        last[tuple(columns[k][i] for k in keys)] = i
+                    keep = sorted(last.values())
+                    deletes = [i for i in keep if ops[i] == 1]
+                    upserts = [i for i in keep if ops[i] == 0]
+                    if deletes:
+                        _delete_keys(db, target, table, [[columns[k][i] for k in keys] for i in deletes])
+                    if upserts:
+                        _insert(db, target, table, [[col[i] for i in upserts] for col in columns], replace=True)
+                else:
+                    _insert(db, target, table, columns, replace=False)
+            db.execute("COMMIT")
+        except Exception:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _arrow_column(values: list, sr_name: str) -> pa.Array:
+    if sr_name == "LARGEINT":
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    if sr_name == "VARBINARY":
+        return pa.array(values, type=pa.binary())
+    if sr_name in ("VARCHAR", "CHAR", "JSON"):
+        return pa.array(values, type=pa.string())
+    if sr_name == "BOOLEAN":
+        return pa.array(values, type=pa.bool_())
+    if sr_name in ("TINYINT", "SMALLINT", "INT", "BIGINT"):
+        return pa.array(values, type=pa.int64())
+    if sr_name in ("FLOAT", "DOUBLE"):
+        return pa.array(values, type=pa.float64())
+    if sr_name == "DATE":
+        return pa.array(values, type=pa.date32())
+    if sr_name == "DATETIME":
+        return pa.array(values, type=pa.timestamp("us"))
+    if sr_name == "DECIMAL":
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    return pa.array(values)
+
+
+def _insert(db, target: str, table: TableDef, columns: list[list], replace: bool) -> None:
+    arrays = [_arrow_column(values, c.sr_type.name) for values, c in zip(columns, table.columns)]
+    names = [f"c{i}" for i in range(len(arrays))]
+    batch = pa.table(arrays, names=names)
+    db.register("__sr_load_batch", batch)
+    try:
+        casts = ", ".join(f"CAST({n} AS {c.sr_type.duckdb})" for n, c in zip(names, table.columns))
+        cols = ", ".join(qi(c.name) for c in table.columns)
+        verb = "INSERT OR REPLACE INTO" if replace else "INSERT INTO"
+        db.execute(f"{verb} {target} ({cols}) SELECT {casts} FROM __sr_load_batch")
+    finally:
+        db.unregister("__sr_load_batch")
+
+
+def _delete_keys(db, target: str, table: TableDef, keys: list[list]) -> None:
+    key_cols = [table.column(k) for k in table.key_columns]
+    arrays = [_arrow_column([k[i] for k in keys], c.sr_type.name) for i, c in enumerate(key_cols)]
+    names = [f"k{i}" for i in range(len(arrays))]
+    db.register("__sr_delete_batch", pa.table(arrays, names=names))
+    try:
+        cond = " AND ".join(f"{target}.{qi(c.name)} = CAST(d.{n} AS {c.sr_type.duckdb})"
+                            for n, c in zip(names, key_cols))
+        db.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM __sr_delete_batch d WHERE {cond})")
+    finally:
+        db.unregister("__sr_delete_batch")

@@ -1,0 +1,566 @@
+"""The FE query port: StarRocks SQL over the MySQL protocol (mysql-mimic), executed on DuckDB.
+
+Statements StarRocks has and MySQL does not (DUPLICATE/PRIMARY KEY tables, DISTRIBUTED BY,
+PROPERTIES, SWAP WITH, INSERT OVERWRITE) are handled here; SELECT, DELETE and UPDATE are
+translated with sqlglot's starrocks -> duckdb; information_schema reads the StarRocks
+definitions. Connection chatter (SET, @@variables, SHOW VARIABLES) is mysql-mimic's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import re
+from typing import Any
+
+import sqlglot
+from mysql_mimic import ColumnType, MysqlServer, NativePasswordAuthPlugin, ResultColumn, Session, User
+from mysql_mimic.auth import IdentityProvider
+from mysql_mimic.charset import CharacterSet
+from mysql_mimic.errors import ErrorCode, MysqlError
+from mysql_mimic.variables import GlobalVariables, SessionVariables
+from sqlglot import exp
+
+from mssql_starrocks_devservers.starrocks import loading
+from mssql_starrocks_devservers.starrocks.engine import INFO, Column, Engine, SrError, TableDef, qi
+from mssql_starrocks_devservers.starrocks.types import SrType, parse_type
+
+RELEASE = "3.3.9"
+COMMIT = "d2a4ad1"
+VERSION_COMMENT = f"StarRocks version {RELEASE}-{COMMIT}"
+MYSQL_VERSION = "5.1.0"
+
+NAME = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$\-]+)"
+QNAME = rf"({NAME})(?:\s*\.\s*({NAME}))?"
+
+
+def unq(name: str | None) -> str | None:
+    if name is None:
+        return None
+    name = name.strip()
+    if name.startswith("`") and name.endswith("`"):
+        return name[1:-1].replace("``", "`")
+    return name
+
+
+def strip_comments(sql: str) -> str:
+    out, i, quote = [], 0, None
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            out.append(ch)
+            if ch == "\\" and quote != "`" and i + 1 < len(sql):
+                out.append(sql[i + 1])
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+            i += 1
+            continue
+        if ch in "'\"`":
+            quote = ch
+            out.append(ch)
+            i += 1
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = len(sql) if end < 0 else end + 2
+        elif sql.startswith("--", i) or ch == "#":
+            end = sql.find("\n", i)
+            i = len(sql) if end < 0 else end
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out).strip().rstrip(";").strip()
+
+
+def split_top(text: str, sep: str = ",") -> list[str]:
+    parts, depth, buf, quote = [], 0, "", None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            buf += ch
+            if ch == "\\" and quote != "`" and i + 1 < len(text):
+                buf += text[i + 1]
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+            i += 1
+            continue
+        if ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(buf.strip())
+            buf = ""
+            i += 1
+            continue
+        buf += ch
+        i += 1
+    if buf.strip():
+        parts.append(buf.strip())
+    return parts
+
+
+def _matching_paren(text: str, start: int) -> int:
+    depth, quote, i = 0, None, start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote != "`":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise SrError("Getting syntax error. Detail message: unbalanced parentheses")
+
+
+_COLDEF = re.compile(rf"^\s*({NAME})\s+([A-Za-z0-9_]+(?:\s*\([^)]*\))?)(.*)$", re.S | re.I)
+
+
+def parse_column(text: str) -> Column:
+    m = _COLDEF.match(text)
+    if not m:
+        raise SrError(f"Getting syntax error. Detail message: invalid column definition: {text[:200]}")
+    name, type_text, rest = unq(m.group(1)), re.sub(r"\s+", "", m.group(2)), m.group(3)
+    try:
+        parse_type(type_text)
+    except ValueError as exc:
+        raise SrError(f"Getting syntax error. Detail message: {exc}") from None
+    nullable = not re.search(r"\bNOT\s+NULL\b", rest, re.I)
+    comment = ""
+    cm = re.search(r"\bCOMMENT\s+(['\"])((?:\\.|(?!\1).)*)\1", rest, re.I | re.S)
+    if cm:
+        comment = cm.group(2).replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
+    default = None
+    dm = re.search(r"\bDEFAULT\s+('(?:\\.|[^'])*'|\"(?:\\.|[^\"])*\"|[^\s,]+)", rest, re.I)
+    if dm:
+        default = dm.group(1)
+    return Column(name=name, type=type_text, nullable=nullable, comment=comment, default=default)
+
+
+def _names(text: str) -> list[str]:
+    return [unq(n) for n in split_top(text)]
+
+
+def parse_create_table(sql: str, current_db: str | None) -> tuple[TableDef, bool, str | None]:
+    """(definition, IF NOT EXISTS, LIKE source) from a StarRocks CREATE TABLE."""
+    m = re.match(rf"CREATE\s+(?:EXTERNAL\s+)?TABLE\s+(IF\s+NOT\s+EXISTS\s+)?{QNAME}\s*", sql, re.I | re.S)
+    if not m:
+        raise SrError("Getting syntax error. Detail message: invalid CREATE TABLE")
+    if_not_exists = bool(m.group(1))
+    db, name = (unq(m.group(2)), unq(m.group(3))) if m.group(3) else (current_db, unq(m.group(2)))
+    rest = sql[m.end():]
+    like = re.match(rf"LIKE\s+{QNAME}\s*$", rest, re.I)
+    if like:
+        src_db, src = (unq(like.group(1)), unq(like.group(2))) if like.group(2) else (db, unq(like.group(1)))
+        return TableDef(db, name, []), if_not_exists, f"{src_db}.{src}"
+    if not rest.startswith("("):
+        raise SrError("Getting syntax error. Detail message: expected column definitions")
+    end = _matching_paren(rest, 0)
+    body, tail = rest[1:end], rest[end + 1:]
+    columns = []
+    for item in split_top(body):
+        if re.match(r"^(INDEX|KEY|PRIMARY\s+KEY|UNIQUE|CONSTRAINT)\b", item, re.I):
+            continue
+        columns.append(parse_column(item))
+    t = TableDef(db, name, columns)
+    km = re.search(r"\b(DUPLICATE|PRIMARY|UNIQUE|AGGREGATE)\s+KEY\s*\(([^)]*)\)", tail, re.I)
+    if km:
+        t.keys_type = km.group(1).upper()
+        t.key_columns = _names(km.group(2))
+    cm = re.search(r"\bCOMMENT\s+(['\"])((?:\\.|(?!\1).)*)\1", tail, re.I | re.S)
+    if cm:
+        t.comment = cm.group(2).replace("\\'", "'").replace("\\\\", "\\")
+    if re.search(r"\bPARTITION\s+BY\b", tail, re.I):
+        t.properties["partitioned"] = "true"
+    dm = re.search(r"\bDISTRIBUTED\s+BY\s+(HASH\s*\(([^)]*)\)|RANDOM)(?:\s+BUCKETS\s+(\d+))?", tail, re.I)
+    if dm:
+        if dm.group(1).upper().startswith("HASH"):
+            t.distribution, t.distribution_columns = "HASH", _names(dm.group(2))
+        if dm.group(3):
+            t.buckets = int(dm.group(3))
+    elif t.keys_type in ("PRIMARY", "UNIQUE", "AGGREGATE"):
+        raise SrError("Getting analyzing error. Detail message: Currently not support default distribution in "
+                      f"{t.keys_type} KEY table.", 5502)
+    om = re.search(r"\bORDER\s+BY\s*\(([^)]*)\)", tail, re.I)
+    if om:
+        t.order_by = _names(om.group(1))
+    pm = re.search(r"\bPROPERTIES\s*\((.*)\)\s*$", tail, re.I | re.S)
+    if pm:
+        for k, v in re.findall(r"['\"]([^'\"]+)['\"]\s*=\s*['\"]([^'\"]*)['\"]", pm.group(1)):
+            t.properties[k] = v
+    return t, if_not_exists, None
+
+
+# --- SQL literal rows (INSERT ... VALUES) ---------------------------------------------------
+_TOKEN = re.compile(r"""\s*(?:
+    (?P<str>'(?:\\.|''|[^'\\])*'|"(?:\\.|""|[^"\\])*")
+  | (?P<hex>[xX]'[0-9a-fA-F]*'|0x[0-9a-fA-F]+)
+  | (?P<num>[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?))
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<punct>[(),])
+)""", re.X | re.S)
+_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "Z": "\x1a", "\\": "\\", "'": "'", '"': '"'}
+
+
+def _unescape(body: str, quote: str) -> str:
+    body = body.replace(quote * 2, quote)
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body, flags=re.S)
+
+
+def parse_values(text: str) -> list[list[Any]]:
+    """Rows of literals from `(..), (..)`; values stay text as a loaded file's would (exact decimals)."""
+    rows, row, pos, depth = [], None, 0, 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            if text[pos:].strip() == "":
+                break
+            raise SrError(f"Getting syntax error. Detail message: unexpected input near '{text[pos:pos + 40]}'")
+        pos = m.end()
+        if m.group("punct") == "(":
+            depth += 1
+            row = []
+        elif m.group("punct") == ")":
+            depth -= 1
+            rows.append(row)
+            row = None
+        elif m.group("punct") == ",":
+            continue
+        elif m.group("str") is not None:
+            s = m.group("str")
+            row.append(_unescape(s[1:-1], s[0]))
+        elif m.group("hex") is not None:
+            h = m.group("hex")
+            row.append(bytes.fromhex(h[2:-1] if h[0] in "xX" and h[1] == "'" else h[2:]))
+        elif m.group("num") is not None:
+            row.append(m.group("num"))
+        elif m.group("word") is not None:
+            w = m.group("word").upper()
+            row.append(None if w == "NULL" else ("1" if w == "TRUE" else "0" if w == "FALSE" else m.group("word")))
+    return rows
+
+
+# --- result sets ----------------------------------------------------------------------------
+def _column_type(type_name: str) -> tuple[ColumnType, CharacterSet]:
+    t = type_name.upper()
+    table = [("BOOLEAN", ColumnType.TINY), ("TINYINT", ColumnType.TINY), ("SMALLINT", ColumnType.SHORT),
+             ("INTEGER", ColumnType.LONG), ("BIGINT", ColumnType.LONGLONG), ("HUGEINT", ColumnType.VAR_STRING),
+             ("FLOAT", ColumnType.FLOAT), ("DOUBLE", ColumnType.DOUBLE), ("DECIMAL", ColumnType.NEWDECIMAL),
+             ("DATE", ColumnType.DATE), ("TIMESTAMP", ColumnType.DATETIME), ("BLOB", ColumnType.BLOB)]
+    for prefix, ct in table:
+        if t.startswith(prefix):
+            return ct, (CharacterSet.binary if ct == ColumnType.BLOB else CharacterSet.utf8mb4)
+    return ColumnType.VAR_STRING, CharacterSet.utf8mb4
+
+
+def _text_value(col: ResultColumn, value: Any) -> bytes:
+    if isinstance(value, bool):
+        return b"1" if value else b"0"
+    if isinstance(value, dt.datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S") + (f".{value.microsecond:06d}" if value.microsecond else "")
+        return text.encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f").encode()
+    return str(value).encode("utf-8")
+
+
+def result_set(description, rows) -> tuple[list, list[ResultColumn]]:
+    columns = []
+    for d in description:
+        ct, cs = _column_type(str(d[1]))
+        columns.append(ResultColumn(d[0], ct, character_set=cs, text_encoder=_text_value))
+    return [list(r) for r in rows], columns
+
+
+class Identity(IdentityProvider):
+    def __init__(self, user: str, password: str):
+        self.user = user
+        self.auth_string = NativePasswordAuthPlugin.create_auth_string(password)
+
+    def get_plugins(self):
+        return [NativePasswordAuthPlugin()]
+
+    async def get_user(self, username: str):
+        if username == self.user:
+            return User(name=username, auth_string=self.auth_string, auth_plugin=NativePasswordAuthPlugin.name)
+        return None
+
+
+class StarRocksSession(Session):
+    def __init__(self, engine: Engine):
+        variables = SessionVariables(GlobalVariables())
+        variables.set("version", MYSQL_VERSION, force=True)
+        variables.set("version_comment", VERSION_COMMENT, force=True)
+        super().__init__(variables)
+        self.engine = engine
+
+    async def use(self, database: str) -> None:
+        if database.lower() != "information_schema":
+            await asyncio.to_thread(self.engine.require_database, database)
+        self.database = database
+
+    async def handle_query(self, sql: str, attrs: dict[str, str]):
+        clean = strip_comments(sql)
+        try:
+            result = await asyncio.to_thread(self._dispatch, clean)
+        except SrError as exc:
+            raise MysqlError(str(exc), code=exc.code) from None
+        except MysqlError:
+            raise
+        except sqlglot.errors.ParseError as exc:
+            raise MysqlError(f"Getting syntax error. Detail message: {str(exc).splitlines()[0]}",
+                             code=ErrorCode.PARSE_ERROR) from None
+        except Exception as exc:  # noqa: BLE001 - every failure goes back as an ERR packet
+            raise MysqlError(f"Unexpected exception: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                             code=1064) from None
+        if result is NotImplemented:
+            try:
+                return await super().handle_query(sql, attrs)
+            except MysqlError as exc:
+                if "Unexpected token" in exc.msg or "Invalid expression" in exc.msg or "Required keyword" in exc.msg:
+                    first = exc.msg.splitlines()[0]
+                    raise MysqlError(f"Getting syntax error. Detail message: {first}", code=1064) from None
+                raise
+        return result
+
+    # --- dispatch (runs in a worker thread) ------------------------------------------------
+    def _dispatch(self, sql: str):
+        head = sql[:40].upper()
+        words = head.split()
+        first = words[0] if words else ""
+        if first == "CREATE" and re.match(r"CREATE\s+(DATABASE|SCHEMA)", sql, re.I):
+            m = re.match(rf"CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?({NAME})", sql, re.I)
+            self.engine.create_database(unq(m.group(2)), bool(m.group(1)))
+            return [], []
+        if first == "DROP" and re.match(r"DROP\s+(DATABASE|SCHEMA)", sql, re.I):
+            m = re.match(rf"DROP\s+(?:DATABASE|SCHEMA)\s+(IF\s+EXISTS\s+)?({NAME})", sql, re.I)
+            self.engine.drop_database(unq(m.group(2)), bool(m.group(1)))
+            return [], []
+        if first == "CREATE" and re.match(r"CREATE\s+(EXTERNAL\s+)?TABLE", sql, re.I):
+            table, if_not_exists, like = parse_create_table(sql, self.database)
+            self.engine.require_database(table.database)
+            if like:
+                src_db, src = like.split(".", 1)
+                source = self.engine.require_table(src_db, src)
+                source.database, source.name = table.database, table.name
+                table = source
+            self.engine.create_table(table, if_not_exists)
+            return [], []
+        if first == "DROP" and re.match(r"DROP\s+TABLE", sql, re.I):
+            m = re.match(rf"DROP\s+TABLE\s+(IF\s+EXISTS\s+)?{QNAME}", sql, re.I)
+            db, name = self._qualify(m.group(2), m.group(3))
+            self.engine.drop_table(db, name, bool(m.group(1)))
+            return [], []
+        if first == "ALTER" and re.match(r"ALTER\s+TABLE", sql, re.I):
+            return self._alter(sql)
+        if first == "TRUNCATE":
+            m = re.match(rf"TRUNCATE\s+TABLE\s+{QNAME}", sql, re.I)
+            db, name = self._qualify(m.group(1), m.group(2))
+            table = self.engine.require_table(db, name)
+            loading.commit(self.engine, table, [[] for _ in table.columns], [], label=None, txn_id=0, overwrite=True)
+            return [], []
+        if first == "INSERT":
+            return self._insert(sql)
+        if first in ("DELETE", "UPDATE"):
+            return self._dml(sql, first)
+        if first == "SHOW":
+            return self._show(sql)
+        if first in ("DESC", "DESCRIBE"):
+            m = re.match(rf"DESC(?:RIBE)?\s+{QNAME}\s*$", sql, re.I)
+            if m:
+                db, name = self._qualify(m.group(1), m.group(2))
+                return self._describe(db, name)
+            return NotImplemented
+        if first in ("SELECT", "WITH", "("):
+            return self._select(sql)
+        return NotImplemented
+
+    def _qualify(self, a: str, b: str | None) -> tuple[str, str]:
+        if b:
+            return unq(a), unq(b)
+        return self.engine.require_database(self.database), unq(a)
+
+    def _alter(self, sql: str):
+        m = re.match(rf"ALTER\s+TABLE\s+{QNAME}\s+(.*)$", sql, re.I | re.S)
+        db, name = self._qualify(m.group(1), m.group(2))
+        action = m.group(3).strip()
+        sm = re.match(rf"SWAP\s+WITH\s+({NAME})$", action, re.I)
+        if sm:
+            self.engine.swap(db, name, unq(sm.group(1)))
+            return [], []
+        rm = re.match(rf"RENAME\s+({NAME})$", action, re.I)
+        if rm:
+            self.engine.rename_table(db, name, unq(rm.group(1)))
+            return [], []
+        for clause in split_top(action):
+            am = re.match(r"ADD\s+COLUMN\s+(.*)$", clause, re.I | re.S)
+            if am:
+                body = am.group(1).strip()
+                if body.startswith("("):
+                    for part in split_top(body[1:_matching_paren(body, 0)]):
+                        self.engine.add_column(db, name, parse_column(part), None)
+                    continue
+                after = re.search(rf"\bAFTER\s+({NAME})\s*$", body, re.I)
+                if after:
+                    body = body[: after.start()]
+                body = re.sub(r"\bFIRST\s*$", "", body, flags=re.I)
+                self.engine.add_column(db, name, parse_column(body), unq(after.group(1)) if after else None)
+                continue
+            dm = re.match(rf"DROP\s+COLUMN\s+({NAME})$", clause, re.I)
+            if dm:
+                self.engine.drop_column(db, name, unq(dm.group(1)))
+                continue
+            mm = re.match(r"MODIFY\s+COLUMN\s+(.*)$", clause, re.I | re.S)
+            if mm:
+                self.engine.modify_column(db, name, parse_column(mm.group(1)))
+                continue
+            raise SrError(f"Getting syntax error. Detail message: unsupported ALTER TABLE clause: {clause[:80]}")
+        return [], []
+
+    def _insert(self, sql: str):
+        m = re.match(rf"INSERT\s+(INTO|OVERWRITE)\s+(?:TABLE\s+)?{QNAME}\s*(.*)$", sql, re.I | re.S)
+        if not m:
+            raise SrError("Getting syntax error. Detail message: invalid INSERT")
+        overwrite = m.group(1).upper() == "OVERWRITE"
+        db, name = self._qualify(m.group(2), m.group(3))
+        table = self.engine.require_table(db, name)
+        rest = m.group(4).strip()
+        columns = [c.name for c in table.columns]
+        if rest.startswith("("):
+            end = _matching_paren(rest, 0)
+            inner = rest[1:end]
+            if not re.match(r"^\s*(SELECT|WITH)\b", inner, re.I):
+                columns = _names(inner)
+                rest = rest[end + 1:].strip()
+        vm = re.match(r"VALUES\s*(.*)$", rest, re.I | re.S)
+        if vm:
+            rows = parse_values(vm.group(1))
+        else:
+            description, fetched = self._run_select(rest)
+            rows = [list(r) for r in fetched]
+        unknown = [c for c in columns if table.column(c) is None]
+        if unknown:
+            raise SrError(f"Getting analyzing error. Detail message: Unknown column '{unknown[0]}' in '{name}'.", 5502)
+        records = []
+        for row in rows:
+            if len(row) != len(columns):
+                raise SrError("Getting analyzing error. Detail message: Column count doesn't match value count.", 5502)
+            records.append(dict(zip(columns, row)))
+        converted, ops, outcome = loading.prepare(table, records, strict=True)
+        if outcome.filtered:
+            raise SrError(f"Insert has filtered data in strict mode. {outcome.errors[0] if outcome.errors else ''}",
+                          5025)
+        loading.commit(self.engine, table, converted, ops, label=None, txn_id=self.engine.next_txn_id(),
+                       overwrite=overwrite)
+        return [], []
+
+    def _translate(self, sql: str) -> str:
+        tree = sqlglot.parse_one(sql, read="starrocks")
+        default_db = self.database
+        for table in tree.find_all(exp.Table):
+            db = table.args.get("db")
+            db_name = db.name if db is not None else default_db
+            if db_name is None:
+                raise SrError("No database selected", 1046)
+            if db_name.lower() == "information_schema":
+                table.set("db", exp.to_identifier(INFO))
+                table.set("this", exp.to_identifier(table.name.lower()))
+                continue
+            self.engine.require_table(db_name, table.name)
+            table.set("db", exp.to_identifier(db_name, quoted=True))
+            table.set("this", exp.to_identifier(table.name, quoted=True))
+        for func in list(tree.find_all(exp.Anonymous)):
+            if func.name.lower() == "current_version":
+                func.replace(exp.Literal.string(f"{RELEASE}-{COMMIT}"))
+        return tree.sql(dialect="duckdb")
+
+    def _run_select(self, sql: str):
+        query = self._translate(sql)
+        cur = self.engine.cursor()
+        cur.execute(query)
+        return cur.description, cur.fetchall()
+
+    def _select(self, sql: str):
+        if re.fullmatch(r"SELECT\s+current_version\s*\(\s*\)", sql, re.I):
+            return [[f"{RELEASE}-{COMMIT}"]], ["current_version()"]
+        try:
+            tree = sqlglot.parse_one(sql, read="starrocks")
+        except sqlglot.errors.ParseError:
+            return NotImplemented
+        if not list(tree.find_all(exp.Table)):
+            return NotImplemented
+        description, rows = self._run_select(sql)
+        return result_set(description, rows)
+
+    def _dml(self, sql: str, verb: str):
+        if verb == "DELETE":
+            m = re.match(rf"DELETE\s+FROM\s+{QNAME}", sql, re.I)
+        else:
+            m = re.match(rf"UPDATE\s+{QNAME}", sql, re.I)
+        db, name = self._qualify(m.group(1), m.group(2))
+        table = self.engine.require_table(db, name)
+        if verb == "UPDATE" and table.keys_type != "PRIMARY":
+            raise SrError("Getting analyzing error. Detail message: does not support update on non-primary-key "
+                          "table.", 5502)
+        query = self._translate(sql)
+        with self.engine.write_lock:
+            self.engine.db.execute(query)
+        return [], []
+
+    def _describe(self, db: str, name: str):
+        t = self.engine.require_table(db, name)
+        rows = [[c.name, c.sr_type.column_type, "YES" if c.nullable else "NO",
+                 "true" if c.name in t.key_columns else "false", c.default, ""] for c in t.columns]
+        return rows, ["Field", "Type", "Null", "Key", "Default", "Extra"]
+
+    def _show(self, sql: str):
+        if re.match(r"SHOW\s+(DATABASES|SCHEMAS)\s*$", sql, re.I):
+            return [[d] for d in ["information_schema"] + self.engine.databases()], ["Database"]
+        m = re.match(rf"SHOW\s+(?:FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+({NAME}))?\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        if m:
+            db = unq(m.group(1)) if m.group(1) else self.engine.require_database(self.database)
+            self.engine.require_database(db)
+            names = [t.name for t in self.engine.tables(db)]
+            if m.group(2):
+                pattern = re.compile("^" + re.escape(m.group(2)).replace("%", ".*").replace("_", ".") + "$", re.I)
+                names = [n for n in names if pattern.match(n)]
+            return [[n] for n in names], [f"Tables_in_{db}"]
+        m = re.match(rf"SHOW\s+CREATE\s+TABLE\s+{QNAME}\s*$", sql, re.I)
+        if m:
+            db, name = self._qualify(m.group(1), m.group(2))
+            t = self.engine.require_table(db, name)
+            return [[t.name, t.show_create()]], ["Table", "Create Table"]
+        m = re.match(rf"SHOW\s+(?:FULL\s+)?COLUMNS\s+(?:FROM|IN)\s+{QNAME}(?:\s+(?:FROM|IN)\s+({NAME}))?\s*$", sql, re.I)
+        if m:
+            if m.group(3):
+                db, name = unq(m.group(3)), unq(m.group(1))
+            else:
+                db, name = self._qualify(m.group(1), m.group(2))
+            return self._describe(db, name)
+        if re.match(r"SHOW\s+ALTER\s+TABLE\s+COLUMN", sql, re.I):
+            # Schema changes here are synchronous: no job is ever pending.
+            return [], ["JobId", "TableName", "CreateTime", "FinishTime", "IndexName", "IndexId", "OriginIndexId",
+                        "SchemaVersion", "TransactionId", "State", "Msg", "Progress", "Timeout"]
+        return NotImplemented
+
+
+def make_server(engine: Engine, user: str, password: str) -> MysqlServer:
+    return MysqlServer(session_factory=lambda: StarRocksSession(engine), identity_provider=Identity(user, password))
