@@ -29,10 +29,25 @@ def _load_env(env_file: str | None) -> None:
         load_dotenv(".env", override=False)
 
 
-def _resources() -> dict:
-    from mssql_starrocks.defs.migration.resources import migration_resources
+def _mssql(database: str | None = None):
+    from mssql_starrocks.defs.migration.resources import mssql_settings_from_env
+    from mssql_starrocks.lib.mssql import MssqlClient
 
-    return migration_resources()
+    settings = mssql_settings_from_env()
+    return MssqlClient(settings.with_database(database) if database else settings)
+
+
+def _starrocks():
+    from mssql_starrocks.defs.migration.resources import starrocks_settings_from_env
+    from mssql_starrocks.lib.starrocks import StarRocksClient
+
+    return StarRocksClient(starrocks_settings_from_env())
+
+
+def _catalog():
+    from mssql_starrocks.defs.migration.resources import iceberg_from_env
+
+    return iceberg_from_env().get_client()
 
 
 def _require(*names: str) -> None:
@@ -63,7 +78,6 @@ def main(env_file: str | None) -> None:
 def check() -> None:
     """Check every connection: SQL Server, the Iceberg catalog, StarRocks (FE SQL and HTTP)."""
     _require("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD", "STARROCKS_HOST", "STARROCKS_USER", "STARROCKS_PASSWORD")
-    res = _resources()
     failures = 0
 
     def line(ok: bool, what: str, detail: str) -> None:
@@ -71,18 +85,18 @@ def check() -> None:
         failures += 0 if ok else 1
         click.echo(f"{'OK  ' if ok else 'FAIL'} {what:<22} {detail}")
 
-    mssql = res["mssql"].get_client()
+    mssql = _mssql()
     try:
         line(True, "SQL Server", f"{mssql.settings.display} version {mssql.server_version()}")
     except Exception as exc:  # noqa: BLE001 - report every endpoint, then fail
         line(False, "SQL Server", str(exc))
-    catalog = res["iceberg"].get_client()
+    catalog = _catalog()
     try:
         detail = _check_catalog(catalog)
         line(True, "Iceberg catalog", detail)
     except Exception as exc:  # noqa: BLE001
         line(False, "Iceberg catalog", f"{catalog.display}: {exc}")
-    sr = res["starrocks"].get_client()
+    sr = _starrocks()
     try:
         line(True, "StarRocks (SQL)", f"{sr.settings.display} version {sr.version()}")
     except Exception as exc:  # noqa: BLE001
@@ -131,11 +145,10 @@ def discover(database: str | None, schemas: tuple[str, ...], output: str, force:
     _require("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD")
     if Path(output).exists() and not force:
         raise click.ClickException(f"{output} exists; pass --force to overwrite it")
-    res = _resources()
     database = database or os.environ.get("MSSQL_DATABASE")
     if not database:
         raise click.ClickException("no source database: pass --database or set MSSQL_DATABASE")
-    client = res["mssql"].get_client(database)
+    client = _mssql(database)
     tables = [t for t in client.list_tables() if not schemas or t.schema in schemas]
     entries = []
     problems = []
@@ -191,7 +204,7 @@ def plan(table: str, live: bool) -> None:
         raise click.ClickException(f"{table} is not in the tables file (tables: {', '.join(sorted(plans))})")
     if live or p.spec.columns is None:
         _require("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD")
-        columns = _resources()["mssql"].get_client(p.database).columns(p.source_schema, p.source_table)
+        columns = _mssql(p.database).columns(p.source_schema, p.source_table)
     else:
         columns = [c.to_source(i + 1) for i, c in enumerate(p.spec.columns)]
     columns = [c for c in columns if c.name not in set(p.spec.exclude_columns)]
@@ -235,18 +248,32 @@ def run(selection: str) -> None:
     keys = sel.resolve(defs.resolve_asset_graph())
     result = job.execute_in_process(instance=instance, asset_selection=list(keys), raise_on_error=False)
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    failed_checks = [e for e in checks if not e.event_specific_data.evaluation.passed]
+    failed_checks = [e for e in checks if not e.event_specific_data.passed]
     mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
     click.echo(f"run {result.run_id}: {len(mats)} asset(s) materialized, {len(checks) - len(failed_checks)}/"
                f"{len(checks)} check(s) passed")
     for e in failed_checks:
-        ev = e.event_specific_data.evaluation
+        ev = e.event_specific_data
         click.echo(f"  check failed: {ev.asset_check_key.to_user_string()}: {ev.description}")
     if not result.success or failed_checks:
-        for e in result.all_events:
-            if e.event_type_value == "STEP_FAILURE":
-                click.echo(f"  step failed: {e.step_key}: {e.event_specific_data.error.message.strip()}", err=True)
+        for step, message in step_failures(result.all_events).items():
+            click.echo(f"  step failed: {step}: {message}", err=True)
         raise SystemExit(1)
+
+
+def step_failures(events) -> dict[str, str]:
+    """step key -> the error that failed it (the cause, not Dagster's "Exceeded max_retries")."""
+    out: dict[str, str] = {}
+    for e in events:
+        if e.event_type_value in ("STEP_FAILURE", "STEP_UP_FOR_RETRY"):
+            error = getattr(e.event_specific_data, "error", None)
+            while error is not None and error.cause is not None and "max_retries" in error.message:
+                error = error.cause
+            if error is not None and "Exceeded max_retries" not in error.message:
+                out[e.step_key] = "\n    ".join(error.message.strip().splitlines()[:8])[:4000]
+            elif e.step_key not in out and error is not None:
+                out[e.step_key] = error.message.strip()[:2000]
+    return out
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def check_results(result) -> dict[str, object]:
     out = {}
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            ev = event.event_specific_data.evaluation
+            ev = event.event_specific_data
             out[ev.asset_check_key.to_user_string()] = ev
     return out
 

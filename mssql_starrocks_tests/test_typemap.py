@@ -51,9 +51,16 @@ def test_server_side_conversions_for_types_drivers_get_wrong():
 def test_datetimeoffset_keeps_its_offset_in_a_companion_column():
     cols = columns_for(SourceColumn(name="At", data_type="datetimeoffset", scale=7), "at")
     assert [c.name for c in cols] == ["at", "at" + typemap.OFFSET_SUFFIX]
-    assert cols[0].select_sql == "CONVERT(DATETIME2(7), [At], 1)"  # style 1: to UTC
+    assert cols[0].select_sql == "CONVERT(VARCHAR(27), CONVERT(DATETIME2(7), [At], 1), 121)"  # style 1: to UTC
     assert cols[0].iceberg_type == "timestamptz"
     assert cols[1].select_sql == "DATEPART(TZOFFSET, [At])"
+
+
+def test_date_times_travel_as_text_so_old_dates_do_not_shift():
+    # java.sql.Timestamp (what mssql-jdbc gives Spark) moves 0001-01-01 to 0000-12-30.
+    assert one("datetime2", scale=7).select_sql == "CONVERT(VARCHAR(27), [C], 121)"
+    assert one("datetime").select_sql == "CONVERT(VARCHAR(27), [C], 121)"
+    assert one("date").select_sql == "[C]"
 
 
 def test_names_with_brackets_are_escaped_in_the_select():

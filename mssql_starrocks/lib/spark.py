@@ -8,6 +8,7 @@ missing, instead of failing later with a ClassNotFoundException deep in a job.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -63,14 +64,23 @@ def base_spark_conf(
             conf["spark.jars"] = str(Path(jars_dir or os.environ.get("MSSQL_STARROCKS_JARS_DIR", DEFAULT_JARS_DIR)) / "*.jar")
         if master.startswith("local"):
             conf.setdefault("spark.ui.enabled", "false")
+            # Python workers must run this interpreter (pyarrow, requests), not whatever python3 is on PATH.
+            conf.setdefault("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON") or sys.executable)
     conf.update(extra_conf or {})
     return conf
+
+
+def prepare_python_workers(conf: dict[str, str]) -> None:
+    """PySpark starts local Python workers from PYSPARK_PYTHON (default: python3 on PATH)."""
+    if conf.get("spark.pyspark.python"):
+        os.environ.setdefault("PYSPARK_PYTHON", conf["spark.pyspark.python"])
 
 
 def build_session(conf: dict[str, str]):
     """Get or create the SparkSession for `conf` (Spark Connect when spark.remote / sc:// is set)."""
     from pyspark.sql import SparkSession
 
+    prepare_python_workers(conf)
     builder = SparkSession.builder
     master = conf.get("spark.master", "")
     remote = conf.get("spark.remote") or (master if master.startswith("sc://") else None)

@@ -118,6 +118,12 @@ def _bracket(name: str) -> str:
     return "[" + name.replace("]", "]]") + "]"
 
 
+def _as_text(expr: str) -> str:
+    """Date-times travel as ISO text (style 121): java.sql.Timestamp, which mssql-jdbc hands Spark,
+    shifts dates before 1582 by days (Julian vs proleptic Gregorian calendar); text does not."""
+    return f"CONVERT(VARCHAR(27), {expr}, 121)"
+
+
 def _varchar_len(source: SourceColumn) -> int:
     if source.max_length in (None, -1) or source.data_type in ("text", "ntext"):
         return STARROCKS_MAX_VARCHAR
@@ -164,10 +170,10 @@ def columns_for(source: SourceColumn, target_name: str) -> list[TargetColumn]:
                     "VARCHAR(16)", "exact text")]
     if t in ("datetime", "smalldatetime", "datetime2"):
         note = "7th fractional digit dropped" if t == "datetime2" and (source.scale is None or source.scale > 6) else ""
-        return [col(q, "timestamp_ntz", "timestamp", "DATETIME", note)]
+        return [col(_as_text(q), "timestamp_ntz", "timestamp", "DATETIME", note)]
     if t == "datetimeoffset":
         return [
-            col(f"CONVERT(DATETIME2(7), {q}, 1)", "timestamp", "timestamptz", "DATETIME", "UTC instant"),
+            col(_as_text(f"CONVERT(DATETIME2(7), {q}, 1)"), "timestamp", "timestamptz", "DATETIME", "UTC instant"),
             col(f"DATEPART(TZOFFSET, {q})", "int", "int", "SMALLINT", "offset in minutes",
                 name=target_name + OFFSET_SUFFIX),
         ]

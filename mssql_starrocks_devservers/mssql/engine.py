@@ -280,11 +280,13 @@ class Session:
     def _preprocess(self, sql: str) -> str:
         # CLR types are stored as text: their methods and constructors reduce to the text itself.
         sql = re.sub(r"((?:\[(?:[^\]]|\]\])+\]|\w+)(?:\s*\.\s*(?:\[(?:[^\]]|\]\])+\]|\w+))?)\s*\.\s*"
-                     r"(STAsText|ToString|STAsTextZM)\s*\(\s*\)", r"\1", sql, flags=re.I)
+                     r"(STAsText|ToString|STAsTextZM)\s*\(\s*\)", r"MSSQL_UDT_TEXT(\1)", sql, flags=re.I)
         sql = re.sub(r"\b(?:geography|geometry)\s*::\s*(?:STGeomFromText|STPointFromText|Parse|STGeomFromWKB)\s*"
                      r"\(\s*(N?'(?:[^']|'')*')\s*(?:,\s*\d+\s*)?\)", r"\1", sql, flags=re.I)
         sql = re.sub(r"\bhierarchyid\s*::\s*(?:Parse|GetRoot)\s*\(\s*(N?'(?:[^']|'')*')?\s*\)",
                      lambda m: m.group(1) or "'/'", sql, flags=re.I)
+        # `0x` alone is T-SQL's empty binary literal.
+        sql = re.sub(r"(?<![\w'])0x(?![0-9A-Fa-f\w])", "CAST('' AS VARBINARY(1))", sql)
         # CHANGETABLE(CHANGES t, v) becomes a placeholder table resolved by _rewrite.
         sql = re.sub(rf"CHANGETABLE\s*\(\s*CHANGES\s+{_QNAME}\s*,\s*([^)]+?)\s*\)",
                      lambda m: f"[__changetable].[{m.group(1).replace(']', ']]')}|{m.group(2).strip()}]", sql,
@@ -343,6 +345,14 @@ class Session:
                 return exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(node.alias or "gs")))
             if isinstance(node, exp.National):
                 return exp.Literal.string(node.this)
+            if isinstance(node, exp.Literal) and not node.is_string and "." in node.this and "e" not in node.this.lower():
+                # A T-SQL decimal literal is DECIMAL(p,s) exactly; DuckDB would read a long one as DOUBLE.
+                digits = node.this.lstrip("+-")
+                whole, _, frac = digits.partition(".")
+                precision = max(1, len(whole.lstrip("0")) + len(frac))
+                if precision <= 38:
+                    return exp.Cast(this=exp.Literal.string(node.this),
+                                    to=exp.DataType.build(f"DECIMAL({max(precision, len(frac))},{len(frac)})"))
             if isinstance(node, exp.HexString):
                 return exp.Anonymous(this="from_hex", expressions=[exp.Literal.string(node.this)])
             if isinstance(node, (exp.Cast, exp.TryCast)):
@@ -360,6 +370,8 @@ class Session:
                 text = arg.this if isinstance(arg, (exp.National, exp.Literal)) else arg.sql()
                 oid = self.object_id(text)
                 return exp.Literal.number(oid) if oid is not None else exp.Null()
+            if isinstance(node, exp.Parameter) and isinstance(node.this, exp.Literal):
+                return node.this  # @@X whose inner @X was already resolved
             if isinstance(node, exp.Parameter) or isinstance(node, exp.SessionParameter):
                 name = node.sql().lstrip("@").upper()
                 if name == "VERSION":
@@ -376,7 +388,16 @@ class Session:
                 return self._rewrite_function(node, scope)
             return node
 
-        return tree.transform(rewrite)
+        def postorder(node: exp.Expression) -> exp.Expression:
+            # Children first, so a rewritten node is built from rewritten parts.
+            for key, value in list(node.args.items()):
+                if isinstance(value, exp.Expression):
+                    node.set(key, postorder(value))
+                elif isinstance(value, list):
+                    node.set(key, [postorder(v) if isinstance(v, exp.Expression) else v for v in value])
+            return rewrite(node)
+
+        return postorder(tree.copy())
 
     def _rewrite_table(self, node: exp.Table) -> exp.Expression:
         parts = [p for p in (node.catalog, node.db, node.name) if p]
@@ -425,6 +446,8 @@ class Session:
         args = node.expressions
         if name == "COUNT_BIG":
             return exp.Count(this=args[0] if args else exp.Star())
+        if name == "MSSQL_UDT_TEXT":  # geography.STAsText(), hierarchyid.ToString(): the stored text
+            return exp.Cast(this=args[0], to=exp.DataType.build("VARCHAR"))
         if name == "CHOOSE":
             return exp.Anonymous(this="list_extract", expressions=[exp.Array(expressions=args[1:]), args[0]])
         if name == "DB_NAME":
@@ -480,6 +503,8 @@ class Session:
     def _rewrite_cast(self, inner: exp.Expression, to: exp.DataType, style: int | None, scope,
                       safe: bool = False) -> exp.Expression:
         target = _sql_type(to)
+        if target is not None and target.name in ("char", "varchar", "nchar", "nvarchar") and not to.expressions:
+            target = T.SqlType(target.name, 30)  # CAST/CONVERT without a length means 30 characters
         source = self.column_type(inner, scope)
         if target is None:
             return exp.Cast(this=inner, to=to)
@@ -607,7 +632,7 @@ class Session:
             return inner if inner is not None and inner.name in T.CHAR_TYPES else None
         if isinstance(expr, exp.Extract) and expr.this.name.upper() == "TIMEZONE_MINUTE":
             return T.SqlType("int")
-        if isinstance(expr, exp.Anonymous) and expr.name.upper() in ("STASTEXT",):
+        if isinstance(expr, exp.Anonymous) and expr.name.upper() == "MSSQL_UDT_TEXT":
             return T.SqlType("nvarchar", T.MAX)
         return None
 
@@ -929,7 +954,7 @@ class Session:
             body = f"CASE WHEN octet_length({v}) > {st.length} THEN {truncation(v)} ELSE {v} END"
             return f"mssql_pad_binary({body}, {st.length})" if n == "binary" else body
         if n == "datetime":
-            return f"mssql_datetime(CAST({expr} AS TIMESTAMP_NS))"
+            return f"mssql_datetime(CAST({expr} AS TIMESTAMP))"
         if n == "smalldatetime":
             return f"CAST(time_bucket(INTERVAL 1 MINUTE, CAST({expr} AS TIMESTAMP) + INTERVAL 30 SECOND) AS TIMESTAMP)"
         if n == "datetimeoffset":
@@ -978,6 +1003,10 @@ class Session:
                     raise MssqlError(109, "There are more columns in the INSERT statement than values specified in "
                                           "the VALUES clause. The number of values in the VALUES clause must match "
                                           "the number of columns specified in the INSERT statement.", 15)
+            for row in values.expressions:
+                for i, cell in enumerate(row.expressions):
+                    if cols[i].sql_type.duckdb == "VARCHAR" and not isinstance(cell, exp.Null):
+                        cell.replace(exp.Cast(this=cell.copy(), to=exp.DataType.build("TEXT")))
             values.set("alias", exp.TableAlias(this=exp.to_identifier("__v"),
                                                columns=[exp.to_identifier(f"c{i}") for i in range(width)]))
             source = self.translate(tree)
@@ -1200,7 +1229,7 @@ def _sql_type(datatype: exp.DataType) -> T.SqlType | None:
 
 
 _DUCK_TYPES = [("BOOLEAN", "bit"), ("UTINYINT", "tinyint"), ("TINYINT", "smallint"), ("SMALLINT", "smallint"),
-               ("INTEGER", "int"), ("BIGINT", "bigint"), ("HUGEINT", "decimal(38,0)"), ("FLOAT", "real"),
+               ("INTEGER", "int"), ("BIGINT", "bigint"), ("HUGEINT", "bigint"), ("FLOAT", "real"),
                ("DOUBLE", "float"), ("DATE", "date"), ("TIMESTAMP_NS", "datetime2(7)"), ("TIMESTAMP", "datetime2(7)"),
                ("TIME", "time(7)"), ("UUID", "uniqueidentifier"), ("BLOB", "varbinary(max)"),
                ("UINTEGER", "bigint"), ("USMALLINT", "int")]
@@ -1261,15 +1290,15 @@ def _map_error(exc: Exception, sql: str, table: TableInfo | None = None) -> Mssq
 MACROS = [
     # datetime keeps 1/300 s: round the time of day to the nearest tick as SQL Server does.
     "CREATE OR REPLACE MACRO mssql_datetime(ts) AS CASE WHEN ts IS NULL THEN NULL ELSE "
-    "CAST(date_trunc('day', ts) AS TIMESTAMP) + to_microseconds(CAST(round(round((epoch_ns(ts) - "
-    "epoch_ns(date_trunc('day', ts))) / 1000000000.0 * 300) / 300.0 * 1000000) AS BIGINT)) END",
+    "CAST(date_trunc('day', ts) AS TIMESTAMP) + to_microseconds(CAST(round(round((epoch_us(ts) - "
+    "epoch_us(date_trunc('day', ts))) / 1000000.0 * 300) / 300.0 * 1000000) AS BIGINT)) END",
     "CREATE OR REPLACE MACRO mssql_bit(v) AS CASE WHEN v IS NULL THEN NULL WHEN lower(CAST(v AS VARCHAR)) IN "
     "('true', '1') THEN true WHEN lower(CAST(v AS VARCHAR)) IN ('false', '0') THEN false ELSE CAST(v AS DOUBLE) <> 0 END",
     "CREATE OR REPLACE MACRO mssql_pad_binary(v, n) AS CASE WHEN v IS NULL THEN NULL ELSE v || "
     "CAST(repeat(chr(0), n - octet_length(v)) AS BLOB) END",
     # datetimeoffset from text 'yyyy-mm-dd hh:mm:ss[.fffffff] [+|-]hh:mm' (or an existing struct).
     "CREATE OR REPLACE MACRO mssql_dto(v) AS CASE WHEN v IS NULL THEN NULL ELSE {'utc': "
-    "CAST(regexp_extract(CAST(v AS VARCHAR), '^(.*?)\\s*([+-]\\d{1,2}:\\d{2}|Z)?$', 1) AS TIMESTAMP_NS) - "
+    "CAST(regexp_extract(CAST(v AS VARCHAR), '^(.*?)\\s*([+-]\\d{1,2}:\\d{2}|Z)?$', 1) AS TIMESTAMP) - "
     "to_minutes(mssql_offset(CAST(v AS VARCHAR))), 'offset': CAST(mssql_offset(CAST(v AS VARCHAR)) AS SMALLINT)} END",
     "CREATE OR REPLACE MACRO mssql_offset(s) AS CASE WHEN regexp_extract(s, '([+-])(\\d{1,2}):(\\d{2})$', 1) = '' "
     "THEN 0 ELSE (CASE WHEN regexp_extract(s, '([+-])(\\d{1,2}):(\\d{2})$', 1) = '-' THEN -1 ELSE 1 END) * "
@@ -1278,9 +1307,9 @@ MACROS = [
     "CREATE OR REPLACE MACRO mssql_frac(ns, scale) AS CASE WHEN scale = 0 THEN '' ELSE '.' || "
     "left(lpad(CAST(ns AS VARCHAR), 9, '0'), scale) END",
     "CREATE OR REPLACE MACRO mssql_time_text(t, scale) AS CASE WHEN t IS NULL THEN NULL ELSE strftime(DATE '2000-01-01' "
-    "+ t, '%H:%M:%S') || mssql_frac(CAST(epoch_ns(DATE '2000-01-01' + t) % 1000000000 AS BIGINT), scale) END",
+    "+ t, '%H:%M:%S') || mssql_frac(CAST((epoch_us(DATE '2000-01-01' + t) % 1000000) * 1000 AS BIGINT), scale) END",
     "CREATE OR REPLACE MACRO mssql_dt2_text(ts, scale) AS CASE WHEN ts IS NULL THEN NULL ELSE strftime(CAST(ts AS "
-    "TIMESTAMP), '%Y-%m-%d %H:%M:%S') || mssql_frac(epoch_ns(ts) % 1000000000, scale) END",
+    "TIMESTAMP), '%Y-%m-%d %H:%M:%S') || mssql_frac(((epoch_us(ts) % 1000000 + 1000000) % 1000000) * 1000, scale) END",
     "CREATE OR REPLACE MACRO mssql_dto_text(v, scale) AS CASE WHEN v IS NULL THEN NULL ELSE "
     "mssql_dt2_text(v.utc + to_minutes(v.offset), scale) || ' ' || (CASE WHEN v.offset < 0 THEN '-' ELSE '+' END) || "
     "lpad(CAST(abs(v.offset) // 60 AS VARCHAR), 2, '0') || ':' || lpad(CAST(abs(v.offset) % 60 AS VARCHAR), 2, '0') END",
@@ -1288,5 +1317,7 @@ MACROS = [
 
 
 def install_macros(server: Server) -> None:
+    # T-SQL's `/` is integer division between integers; DuckDB's is not unless told so.
+    server.duck.execute("SET GLOBAL integer_division = true")
     for macro in MACROS:
         server.duck.execute(macro)

@@ -5,7 +5,7 @@ lengths, precision, scale, collation as [MS-TDS] 2.2.5.4 defines them) and value
 as SQL Server encodes them, so mssql-jdbc and FreeTDS see exactly what a real server sends.
 
 Storage in DuckDB: integers, DECIMAL(p,s), DOUBLE/FLOAT, BOOLEAN (bit), UTINYINT (tinyint is
-unsigned), DATE, TIME (microseconds), TIMESTAMP_NS (datetime2 keeps 100 ns), TIMESTAMP
+unsigned), DATE, TIME and TIMESTAMP (microseconds: time(7)/datetime2(7) lose their 7th digit), TIMESTAMP
 (datetime, rounded to 1/300 s on write as SQL Server does), a STRUCT(utc, offset) for
 datetimeoffset, UUID, BLOB, VARCHAR for every character type, XML, sql_variant (as text) and
 the CLR types (geography/geometry as WKT, hierarchyid as its path), BIGINT for rowversion.
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 # SQL_Latin1_General_CP1_CI_AS, as a real server declares it for character columns.
 COLLATION = bytes([0x09, 0x04, 0xD0, 0x00, 0x34])
 MAX = -1
+_WIDE = decimal.Context(prec=80)  # DECIMAL(38,s) needs more than Python's default 28 digits
 
 _INT_WIDTH = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}
 _DEC_BYTES = [(9, 5), (19, 9), (28, 13), (38, 17)]
@@ -97,7 +98,7 @@ class SqlType:
             "bit": "BOOLEAN", "tinyint": "UTINYINT", "smallint": "SMALLINT", "int": "INTEGER", "bigint": "BIGINT",
             "money": "DECIMAL(19,4)", "smallmoney": "DECIMAL(10,4)", "float": "DOUBLE", "real": "FLOAT",
             "date": "DATE", "time": "TIME", "datetime": "TIMESTAMP", "smalldatetime": "TIMESTAMP",
-            "datetime2": "TIMESTAMP_NS", "datetimeoffset": "STRUCT(utc TIMESTAMP_NS, \"offset\" SMALLINT)",
+            "datetime2": "TIMESTAMP", "datetimeoffset": "STRUCT(utc TIMESTAMP, \"offset\" SMALLINT)",
             "uniqueidentifier": "UUID", "binary": "BLOB", "varbinary": "BLOB", "image": "BLOB",
             "timestamp": "BIGINT",
         }.get(n, "VARCHAR")
@@ -171,13 +172,13 @@ class SqlType:
             def money(v):
                 if v is None:
                     return b"\x00"
-                units = int((decimal.Decimal(v) * 10000).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
+                units = int(_WIDE.multiply(decimal.Decimal(v), 10000).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
                 raw = struct.pack("<q", units)
                 return b"\x08" + raw[4:] + raw[:4]
             return money
         if n == "smallmoney":
             return lambda v: b"\x00" if v is None else b"\x04" + struct.pack(
-                "<i", int((decimal.Decimal(v) * 10000).to_integral_value(rounding=decimal.ROUND_HALF_EVEN)))
+                "<i", int(_WIDE.multiply(decimal.Decimal(v), 10000).to_integral_value(rounding=decimal.ROUND_HALF_EVEN)))
         if n in ("decimal", "numeric"):
             size = _dec_len(self.precision)
             scale = self.scale
@@ -185,8 +186,8 @@ class SqlType:
             def dec(v):
                 if v is None:
                     return b"\x00"
-                d = decimal.Decimal(v).scaleb(scale)
-                units = int(d.to_integral_value(rounding=decimal.ROUND_HALF_UP))
+                d = decimal.Decimal(v).scaleb(scale, context=_WIDE)
+                units = int(d.to_integral_value(rounding=decimal.ROUND_HALF_UP, context=_WIDE))
                 return bytes([size, 1 if units >= 0 else 0]) + abs(units).to_bytes(size - 1, "little")
             return dec
         if n == "date":

@@ -156,9 +156,10 @@ def convert(value, t: SrType):
             raise ConversionError(f"Invalid value for {str(t).lower()}: '{value}'") from None
         if not number.is_finite():
             raise ConversionError(f"Invalid value for {str(t).lower()}: '{value}'")
+        wide = decimal.Context(prec=80)  # DECIMAL(38,s) needs more than Python's default 28 digits
         quantum = decimal.Decimal(1).scaleb(-t.scale)
-        rounded = number.quantize(quantum, rounding=decimal.ROUND_HALF_UP, context=decimal.Context(prec=80))
-        if abs(rounded) >= decimal.Decimal(10) ** (t.precision - t.scale):
+        rounded = number.quantize(quantum, rounding=decimal.ROUND_HALF_UP, context=wide)
+        if wide.abs(rounded) >= wide.power(10, t.precision - t.scale):
             raise ConversionError(f"Value '{value}' is out of range for {str(t).lower()}")
         return rounded
     if name == "DATE":

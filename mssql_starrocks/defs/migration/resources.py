@@ -18,7 +18,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
-from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR, PROJECT_ROOT, base_spark_conf, jar_paths
+from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR, PROJECT_ROOT, base_spark_conf, build_session, jar_paths
 from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
 
 
@@ -90,13 +90,17 @@ class IcebergResource(dg.ConfigurableResource):
 
 
 class SparkResource(LazyPySparkResource):
-    """dagster-pyspark's lazy session, refusing early (with the fix) when the jars are missing."""
+    """dagster-pyspark's lazy session; the jars are listed (and checked, with the fix in the
+    message) only when the session starts, so loading definitions does no I/O."""
 
     def _init_session(self) -> None:
-        master = str(self.spark_config.get("spark.master", ""))
-        if self._spark_session is None and not self.spark_config.get("spark.remote") and not master.startswith("sc://"):
-            jar_paths(Path(str(self.spark_config.get("spark.jars", DEFAULT_JARS_DIR))).parent)
-        super()._init_session()
+        if self._spark_session is not None:
+            return
+        conf = {k: str(v) for k, v in self.spark_config.items()}
+        master = conf.get("spark.master", "")
+        if not conf.get("spark.remote") and not master.startswith("sc://"):
+            conf["spark.jars"] = ",".join(jar_paths(Path(conf.get("spark.jars", str(DEFAULT_JARS_DIR))).parent))
+        self._spark_session = build_session(conf)
 
 
 def iceberg_from_env(env: dict[str, str] | None = None) -> IcebergResource:
@@ -189,3 +193,22 @@ def defs() -> dg.Definitions:
     # One process per run shares one Spark session across the run's steps (a JVM per step would
     # cost seconds each); Spark parallelises inside each step.
     return dg.Definitions(resources=migration_resources(), executor=dg.in_process_executor)
+
+
+def mssql_settings_from_env(env: dict[str, str] | None = None) -> MssqlSettings:
+    """The SQL Server settings outside Dagster (the CLI), from the same variables as the resource."""
+    e = os.environ if env is None else env
+    return MssqlSettings(
+        host=e["MSSQL_HOST"], port=int(e.get("MSSQL_PORT", "1433") or 1433),
+        database=e.get("MSSQL_DATABASE", "master") or "master", user=e["MSSQL_USER"], password=e["MSSQL_PASSWORD"],
+        encrypt=_flag(e.get("MSSQL_ENCRYPT"), default=True),
+        trust_server_certificate=_flag(e.get("MSSQL_TRUST_SERVER_CERTIFICATE"), default=False),
+        host_name_in_certificate=e.get("MSSQL_HOST_NAME_IN_CERTIFICATE") or None,
+    )
+
+
+def starrocks_settings_from_env(env: dict[str, str] | None = None) -> StarRocksSettings:
+    e = os.environ if env is None else env
+    return StarRocksSettings(host=e["STARROCKS_HOST"], query_port=int(e.get("STARROCKS_QUERY_PORT", "9030") or 9030),
+                             http_port=int(e.get("STARROCKS_HTTP_PORT", "8030") or 8030), user=e["STARROCKS_USER"],
+                             password=e["STARROCKS_PASSWORD"])
