@@ -110,8 +110,8 @@ def test_the_sensor_requests_a_run_only_for_a_changed_table(demo):
             second = sensor.evaluate_tick(ctx)
         assert not second.run_requests
         e2e.mssql_rows(demo["devservers"],
-                       "INSERT INTO sales.orders (order_id, customer_id, order_date, amount, status) "
-                       "VALUES (990001, 1, '2024-06-01', 12.5, 'new')")
+                       "INSERT INTO sales.orders (order_id, customer_id, order_date, amount, status, updated_at) "
+                       "VALUES (990001, 1, '2024-06-01', 12.5, 'new', '2024-06-01 10:00:00')")
         with dg.build_sensor_context(instance=demo["instance"], cursor=second.cursor, resources=resources) as ctx:
             third = sensor.evaluate_tick(ctx)
     assert len(third.run_requests) == 1

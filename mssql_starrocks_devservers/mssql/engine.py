@@ -529,6 +529,9 @@ class Session:
                 text = sqlglot.parse_one(f"mssql_time_text({inner.sql('duckdb')}, {source.scale})", read="duckdb")
             elif source is not None and source.name == "datetime2":
                 text = sqlglot.parse_one(f"mssql_dt2_text({inner.sql('duckdb')}, {source.scale})", read="duckdb")
+            elif source is not None and source.name in ("datetime", "smalldatetime"):
+                # SQL Server shows datetime to the millisecond (its 1/300 s ticks rounded).
+                text = sqlglot.parse_one(f"mssql_datetime_text({inner.sql('duckdb')})", read="duckdb")
             else:
                 text = (exp.TryCast if safe else exp.Cast)(this=inner, to=exp.DataType.build("VARCHAR"))
             if target.length not in (None, T.MAX):
@@ -1310,6 +1313,9 @@ MACROS = [
     "+ t, '%H:%M:%S') || mssql_frac(CAST((epoch_us(DATE '2000-01-01' + t) % 1000000) * 1000 AS BIGINT), scale) END",
     "CREATE OR REPLACE MACRO mssql_dt2_text(ts, scale) AS CASE WHEN ts IS NULL THEN NULL ELSE strftime(CAST(ts AS "
     "TIMESTAMP), '%Y-%m-%d %H:%M:%S') || mssql_frac(((epoch_us(ts) % 1000000 + 1000000) % 1000000) * 1000, scale) END",
+    "CREATE OR REPLACE MACRO mssql_datetime_text(ts) AS CASE WHEN ts IS NULL THEN NULL ELSE strftime(ts, "
+    "'%Y-%m-%d %H:%M:%S') || '.' || lpad(CAST(CAST(round((epoch_us(ts) % 1000000 + 1000000) % 1000000 / 1000.0) "
+    "AS INTEGER) AS VARCHAR), 3, '0') END",
     "CREATE OR REPLACE MACRO mssql_dto_text(v, scale) AS CASE WHEN v IS NULL THEN NULL ELSE "
     "mssql_dt2_text(v.utc + to_minutes(v.offset), scale) || ' ' || (CASE WHEN v.offset < 0 THEN '-' ELSE '+' END) || "
     "lpad(CAST(abs(v.offset) // 60 AS VARCHAR), 2, '0') || ':' || lpad(CAST(abs(v.offset) % 60 AS VARCHAR), 2, '0') END",
