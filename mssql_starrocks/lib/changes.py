@@ -27,6 +27,7 @@ KIND_KEY = ice.SUMMARY_PREFIX + "kind"  # "full" | "delta"
 WATERMARK_KEY = ice.SUMMARY_PREFIX + "watermark"
 CT_VERSION_KEY = ice.SUMMARY_PREFIX + "ct_version"
 FULL_REASON_KEY = ice.SUMMARY_PREFIX + "full_reason"
+CHANGE_COUNT_KEY = ice.SUMMARY_PREFIX + "source_change_count"  # rows the delta read, counted by SQL Server
 CHANGE_OP = "_change_op"  # landing-only column: I(nsert) / U(psert) / D(elete)
 CT_OP, CT_VER = "__ct_op", "__ct_version"
 
@@ -41,7 +42,10 @@ class ExtractPlan:
     query: str  # T-SQL selecting the landed columns (+ CHANGE_OP for delta modes)
     state: dict[str, str]  # summary entries this extract reaches (watermark / ct_version)
     reason: str  # why full, or what range is read
-    delta_rows_hint: int | None = None
+
+    @property
+    def count_query(self) -> str:
+        return f"SELECT COUNT_BIG(*) FROM ({self.query}) AS q"
 
 
 def committed_state(spark, iceberg_table: str) -> dict[str, str]:

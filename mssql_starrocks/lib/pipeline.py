@@ -111,6 +111,7 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
     what = changes.plan_extract(client, plan, schema_plan, committed,
                                 schema_changed=bool(change and (change.added or change.widened)))
     source_count = client.row_count(plan.source_schema, plan.source_table)
+    change_count = int(client.query(what.count_query)[0][0]) if what.kind == "delta" else None
     if what.kind == "full":
         split = plan_extract_splits(spark, client, plan, schema_plan, source_count)
     else:
@@ -142,8 +143,15 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         writer = writer.option("snapshot-property." + key, value)
     if what.kind == "full" and plan.load_mode != "full":
         writer = writer.option("snapshot-property." + changes.FULL_REASON_KEY, what.reason)
+    if change_count is not None:
+        writer = writer.option("snapshot-property." + changes.CHANGE_COUNT_KEY, str(change_count))
+    detecting = plan.load_mode == "incremental" and plan.spec.delete_detection and what.kind == "delta"
     writer.createOrReplace()
     snap = ice.snapshot_of_run(spark, target, run_id)
+    detected = 0
+    if detecting:
+        detected = spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(target).where(
+            F.col(changes.CHANGE_OP) == "D").count()
     elapsed = time.monotonic() - started
     rows = snap["total_records"]
     return StepResult({
@@ -151,6 +159,7 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         "row_count": rows,
         "extract_kind": what.kind,
         "extract_reason": what.reason,
+        **({"source_change_count": change_count, "detected_deletes": detected} if change_count is not None else {}),
         **{k.removeprefix(ice.SUMMARY_PREFIX): v for k, v in what.state.items()},
         "raw_table": target,
         "raw_snapshot_id": snap["snapshot_id"],
@@ -201,10 +210,11 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
         RAW_SNAPSHOT_KEY: str(raw_snapshot_id),
         changes.KIND_KEY: kind,
     }
-    for key in (changes.WATERMARK_KEY, changes.CT_VERSION_KEY, changes.FULL_REASON_KEY):
+    for key in (changes.WATERMARK_KEY, changes.CT_VERSION_KEY, changes.FULL_REASON_KEY, changes.CHANGE_COUNT_KEY):
         if key in summary:
             props[key] = summary[key]
-    if not ice.table_exists(spark, target):
+    created = not ice.table_exists(spark, target)
+    if created:
         log(f"{plan.source_label}: creating Iceberg table {target}")
         iceberg.ensure_namespace(spark, plan.namespace)
         cols = ", ".join(f"{quote_spark(c.name)} {c.spark_type}" for c in landed_plan.columns)
@@ -225,7 +235,11 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
     df = spark.read.option("snapshot-id", str(raw_snapshot_id)).table(source)
     columns = [F.col(quote_spark(c.name)) if c.name in df.columns else F.lit(None).cast(c.spark_type).alias(c.name)
                for c in landed_plan.columns]
-    if kind == "full":
+    if kind == "full" and plan.load_mode != "full" and not created:
+        # A full reload of a merged table synchronises by key: rows gone from SQL Server are
+        # deleted, columns dropped there keep their values (see _merge).
+        _merge(spark, df, columns, landed_plan, target, props, full_sync=True)
+    elif kind == "full":
         rows = df.where(F.col(changes.CHANGE_OP) != "D") if changes.CHANGE_OP in df.columns else df
         writer = rows.select(*columns).writeTo(target)
         for key, value in props.items():
@@ -251,21 +265,28 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
     }, landed_plan)
 
 
-def _merge(spark, df, columns, schema_plan: sch.TableSchemaPlan, target: str, props: dict[str, str]) -> None:
-    """MERGE the landed changes by key, committing `props` in the same snapshot's summary."""
+def _merge(spark, df, columns, schema_plan: sch.TableSchemaPlan, target: str, props: dict[str, str],
+           full_sync: bool = False) -> None:
+    """MERGE the landed changes by key, committing `props` in the same snapshot's summary.
+
+    Columns dropped in SQL Server are not updated, so a row keeps the last value it had there;
+    with full_sync the landing is the whole table and target rows missing from it are deleted.
+    """
     from pyspark.sql import functions as F
 
     view = f"landing_{abs(hash((target, props[RAW_SNAPSHOT_KEY])))}"
     df.select(*columns, F.col(changes.CHANGE_OP)).createOrReplaceTempView(view)
     keys = " AND ".join(f"t.{quote_spark(k)} = s.{quote_spark(k)}" for k in schema_plan.key_columns)
     names = [quote_spark(c.name) for c in schema_plan.columns]
+    updated = [quote_spark(c.name) for c in schema_plan.columns if not c.dropped]
     op = quote_spark(changes.CHANGE_OP)
     sql = (
         f"MERGE INTO {target} t USING {view} s ON {keys} "
         f"WHEN MATCHED AND s.{op} = 'D' THEN DELETE "
-        f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{n} = s.{n}' for n in names)} "
+        f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{n} = s.{n}' for n in updated)} "
         f"WHEN NOT MATCHED AND s.{op} <> 'D' THEN INSERT ({', '.join(names)}) "
         f"VALUES ({', '.join(f's.{n}' for n in names)})"
+        + (" WHEN NOT MATCHED BY SOURCE THEN DELETE" if full_sync else "")
     )
     ice.with_commit_properties(spark, props, lambda: spark.sql(sql))
     spark.catalog.dropTempView(view)
@@ -385,8 +406,8 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
         log(f"{plan.source_label}: {stmt}")
         client.execute(stmt)
         client.wait_schema_change(database, table)
-    frame = sr_load.delta_frame(spark, raw_table=landing, chain=chain, schema_plan=schema_plan, raw_snapshot_key=RAW_SNAPSHOT_KEY,
-                                change_op=changes.CHANGE_OP)
+    frame = sr_load.delta_frame(spark, source=source, snapshot_id=snap["snapshot_id"], raw_table=landing, chain=chain,
+                                schema_plan=schema_plan, raw_snapshot_key=RAW_SNAPSHOT_KEY)
     if frame is None:
         return "full", "a landing snapshot behind the delta is missing", None
     frame = frame.cache()

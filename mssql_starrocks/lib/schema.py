@@ -145,7 +145,9 @@ def starrocks_create_table(plan: TableSchemaPlan, database: str, table: str, *, 
                 )
     lines = []
     for c in cols:
-        null = "NOT NULL" if (c.name in keys and model == "primary_key") or not c.nullable else "NULL"
+        # Only key columns are NOT NULL: a delete (`__op` = 1) carries just the key, and a column
+        # dropped in SQL Server stops being filled; NOT NULL elsewhere would reject those rows.
+        null = "NOT NULL" if c.name in keys else "NULL"
         desc = f"SQL Server {c.source_type}" if c.source_type else c.note
         lines.append(f"  {quote_starrocks(c.name)} {c.starrocks_type} {null} COMMENT {_sr_string(desc)}")
     key_sql = ", ".join(quote_starrocks(k) for k in keys)

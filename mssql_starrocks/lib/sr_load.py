@@ -236,30 +236,33 @@ def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[dic
     return [ice.snapshot_by_id(spark, source, sid) for sid in reversed(chain)]
 
 
-def delta_frame(spark, *, raw_table: str, chain: list[dict], schema_plan: sch.TableSchemaPlan,
-                raw_snapshot_key: str, change_op: str):
-    """The last change per key across the landing snapshots behind `chain`, with __op (1 = delete)."""
-    from pyspark.sql import Window
+def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: list[dict],
+                schema_plan: sch.TableSchemaPlan, raw_snapshot_key: str):
+    """Rows to upsert (__op 0) and keys to delete (__op 1) so StarRocks matches Iceberg `snapshot_id`.
+
+    The keys that changed come from the landing snapshots behind `chain`; their rows are taken
+    from the Iceberg snapshot itself, so StarRocks gets exactly the row Iceberg holds (including
+    columns dropped in SQL Server, which keep their values), and a key Iceberg no longer holds
+    is deleted.
+    """
     from pyspark.sql import functions as F
 
-    frames = []
-    for ordinal, snap in enumerate(chain):
+    keys = list(schema_plan.key_columns)
+    changed = None
+    for snap in chain:
         raw_id = snap["summary"].get(raw_snapshot_key)
         if raw_id is None:
             return None
-        landing = spark.read.option("snapshot-id", str(raw_id)).table(raw_table)
-        cols = _ordered(landing, schema_plan)
-        op = F.col(change_op) if change_op in landing.columns else F.lit("U")
-        frames.append(landing.select(*cols, op.alias("_op"), F.lit(ordinal).alias("_ordinal")))
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.unionByName(frame)
-    keys = [F.col(quote_spark(k)) for k in schema_plan.key_columns]
-    # Latest landing wins; inside one landing an upsert beats a detected delete of the same key.
-    window = Window.partitionBy(*keys).orderBy(F.col("_ordinal").desc(), (F.col("_op") == "D").cast("int"))
-    latest = union.withColumn("_rank", F.row_number().over(window)).where("_rank = 1")
-    return latest.select(*[F.col(quote_spark(c.name)) for c in schema_plan.starrocks_order()],
-                         F.when(F.col("_op") == "D", 1).otherwise(0).alias(OP_COLUMN))
+        landing = spark.read.option("snapshot-id", str(raw_id)).table(raw_table).select(
+            *[F.col(quote_spark(k)) for k in keys])
+        changed = landing if changed is None else changed.unionByName(landing)
+    changed = changed.distinct()
+    current = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
+    upserts = current.join(changed, on=keys, how="left_semi")
+    upserts = upserts.select(*_ordered(upserts, schema_plan), F.lit(0).alias(OP_COLUMN))
+    deletes = changed.join(current.select(*[F.col(quote_spark(k)) for k in keys]), on=keys, how="left_anti")
+    deletes = deletes.select(*_ordered(deletes, schema_plan), F.lit(1).alias(OP_COLUMN))
+    return upserts.unionByName(deletes)
 
 
 def apply_delta(df, *, client: StarRocksClient, database: str, table: str, target_snapshot_id: int,

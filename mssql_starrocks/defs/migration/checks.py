@@ -1,17 +1,22 @@
 """Row-count checks between the layers of each table, read live from each layer.
 
-raw:       SQL Server's COUNT_BIG(*) taken at extract time (kept in the landing snapshot's
-           summary) = rows in that landing snapshot.
-iceberg:   rows in the current Iceberg snapshot = rows in the landing snapshot it was made from.
+raw:       full extract: SQL Server's COUNT_BIG(*) taken at extract time = rows landed.
+           delta extract: the changed rows SQL Server counted for the extract's range (plus keys
+           found deleted by delete detection) = rows landed.
+iceberg:   full load: rows in the Iceberg snapshot = rows in the landing snapshot it came from.
+           merge: rows in the Iceberg snapshot = SQL Server's row count at extract time.
 starrocks: COUNT(*) of the live StarRocks table = rows in the current Iceberg snapshot.
 
-A failing check says both counts and where they were read, so a broken layer is found fast.
+Exact comparisons fail the check with ERROR severity (blocking the next layer). Comparisons that
+rows written to SQL Server during the run can legitimately disturb (delta ranges, a merged
+table against a live source) report WARN instead. A failing check says both counts and where.
 """
 
-
 import dagster as dg
+from pyspark.sql import functions as F
 
 from mssql_starrocks.defs.migration.resources import IcebergResource, SparkResource, StarRocksResource
+from mssql_starrocks.lib import changes
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
@@ -19,6 +24,7 @@ from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys
 
 
 def _count_result(*, left_name: str, left: int | None, right_name: str, right: int | None,
+                  severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
                   extra: dict | None = None) -> dg.AssetCheckResult:
     passed = left is not None and right is not None and left == right
     if left is None or right is None:
@@ -29,53 +35,63 @@ def _count_result(*, left_name: str, left: int | None, right_name: str, right: i
     else:
         description = f"{left_name} = {left} but {right_name} = {right} (difference {left - right:+d})"
     return dg.AssetCheckResult(
-        passed=passed,
-        description=description,
+        passed=passed, severity=severity, description=description,
         metadata={left_name: -1 if left is None else left, right_name: -1 if right is None else right,
                   **(extra or {})},
     )
 
 
+def _current(spark: SparkResource, iceberg: IcebergResource, table_of) -> tuple:
+    catalog = iceberg.get_client()
+    session = spark.spark_session
+    catalog.attach(session)
+    table = table_of(catalog)
+    snap = ice.current_snapshot(session, table) if ice.table_exists(session, table) else None
+    return session, catalog, table, snap
+
+
 def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(asset=keys.raw, name="row_count_matches_source", blocking=True,
-                    description="Rows landed = SQL Server's COUNT_BIG(*) taken at extract time")
+                    description="Rows landed = rows SQL Server counted for the extract (whole table or change range)")
     def raw_check(spark: SparkResource, iceberg: IcebergResource) -> dg.AssetCheckResult:
-        catalog = iceberg.get_client()
-        session = spark.spark_session
-        catalog.attach(session)
-        landing = pipeline.raw_table(catalog, plan)
-        snap = ice.current_snapshot(session, landing) if ice.table_exists(session, landing) else None
-        source = int(snap["summary"][pipeline.SOURCE_COUNT_KEY]) if snap else None
+        session, _, landing, snap = _current(spark, iceberg, lambda c: pipeline.raw_table(c, plan))
+        summary = snap["summary"] if snap else {}
+        where = {"where": f"{plan.source_label} -> {landing}"}
+        if summary.get(changes.KIND_KEY) == "delta":
+            expected = int(summary[changes.CHANGE_COUNT_KEY])
+            if plan.spec.delete_detection:
+                expected += session.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).where(
+                    F.col(changes.CHANGE_OP) == "D").count()
+            return _count_result(left_name="sql_server_changed_rows", left=expected, right_name="landed_rows",
+                                 right=snap["total_records"], severity=dg.AssetCheckSeverity.WARN, extra=where)
+        source = int(summary[pipeline.SOURCE_COUNT_KEY]) if snap else None
         return _count_result(left_name="sql_server_rows", left=source, right_name="landed_rows",
-                             right=snap["total_records"] if snap else None,
-                             extra={"where": f"{plan.source_label} -> {landing}"})
+                             right=snap["total_records"] if snap else None, extra=where)
 
     @dg.asset_check(asset=keys.iceberg, name="row_count_matches_raw", blocking=True,
-                    description="Rows in the current Iceberg snapshot = rows in the landing snapshot it came from")
+                    description="Rows in the current Iceberg snapshot = the landing it came from (full) or "
+                                "SQL Server's count at extract time (merge)")
     def iceberg_check(spark: SparkResource, iceberg: IcebergResource) -> dg.AssetCheckResult:
-        catalog = iceberg.get_client()
-        session = spark.spark_session
-        catalog.attach(session)
-        table = pipeline.iceberg_table(catalog, plan)
-        snap = ice.current_snapshot(session, table) if ice.table_exists(session, table) else None
+        session, catalog, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
+        extra = {"where": table, "snapshot_id": str(snap["snapshot_id"]) if snap else ""}
+        if snap and snap["summary"].get(changes.KIND_KEY) == "delta":
+            source = snap["summary"].get(pipeline.SOURCE_COUNT_KEY)
+            return _count_result(left_name="sql_server_rows", left=int(source) if source else None,
+                                 right_name="iceberg_rows", right=snap["total_records"],
+                                 severity=dg.AssetCheckSeverity.WARN, extra=extra)
         raw_rows = None
         if snap and pipeline.RAW_SNAPSHOT_KEY in snap["summary"]:
             raw_snap = ice.snapshot_by_id(session, pipeline.raw_table(catalog, plan),
                                           int(snap["summary"][pipeline.RAW_SNAPSHOT_KEY]))
             raw_rows = raw_snap["total_records"]
         return _count_result(left_name="landed_rows", left=raw_rows, right_name="iceberg_rows",
-                             right=snap["total_records"] if snap else None,
-                             extra={"where": table, "snapshot_id": str(snap["snapshot_id"]) if snap else ""})
+                             right=snap["total_records"] if snap else None, extra=extra)
 
     @dg.asset_check(asset=keys.starrocks, name="row_count_matches_iceberg", blocking=True,
                     description="COUNT(*) of the StarRocks table = rows in the current Iceberg snapshot")
     def starrocks_check(spark: SparkResource, iceberg: IcebergResource,
                         starrocks: StarRocksResource) -> dg.AssetCheckResult:
-        catalog = iceberg.get_client()
-        session = spark.spark_session
-        catalog.attach(session)
-        table = pipeline.iceberg_table(catalog, plan)
-        snap = ice.current_snapshot(session, table) if ice.table_exists(session, table) else None
+        _, _, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
         client = starrocks.get_client()
         sr_rows = (client.count(plan.namespace, plan.table)
                    if client.table_exists(plan.namespace, plan.table) else None)
