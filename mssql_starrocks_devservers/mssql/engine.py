@@ -503,8 +503,9 @@ class Session:
     def _rewrite_cast(self, inner: exp.Expression, to: exp.DataType, style: int | None, scope,
                       safe: bool = False) -> exp.Expression:
         target = _sql_type(to)
-        if target is not None and target.name in ("char", "varchar", "nchar", "nvarchar") and not to.expressions:
-            target = T.SqlType(target.name, 30)  # CAST/CONVERT without a length means 30 characters
+        sized = (exp.DataType.Type.CHAR, exp.DataType.Type.VARCHAR, exp.DataType.Type.NCHAR, exp.DataType.Type.NVARCHAR)
+        if target is not None and to.this in sized and not to.expressions:
+            target = T.SqlType(target.name, 30)  # CAST/CONVERT to (N)(VAR)CHAR without a length means 30
         source = self.column_type(inner, scope)
         if target is None:
             return exp.Cast(this=inner, to=to)

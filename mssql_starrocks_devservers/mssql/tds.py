@@ -436,9 +436,12 @@ class Connection:
                 final = pending_done or (DoneStatus.FINAL, 0, 0)
                 writer.write(_done(TOKEN_DONE, final[0], final[1], final[2]))
         except Attention:
-            writer.discard()
+            # The packets already sent may end inside a token: end the current message with the
+            # rest of what was written (whole tokens), then acknowledge in a message of its own.
             self.buffer = self.buffer[8:] if self.buffer[:1] == bytes([PT_ATTENTION]) else self.buffer
-            writer.write(_done(TOKEN_DONE, DoneStatus.ATTENTION))
+            writer.finish()
+            self.send_message(PT_TABULAR, _done(TOKEN_DONE, DoneStatus.ATTENTION))
+            return
         except MssqlError as exc:
             writer.write(error(exc.number, str(exc), severity=exc.severity, state=exc.state, server=SERVER_NAME)
                          + _done(TOKEN_DONEPROC if rpc else TOKEN_DONE, DoneStatus.ERROR))
@@ -519,18 +522,20 @@ class _Writer:
             del self.buf[:body]
             self._send(chunk, last=False)
 
-    def _send(self, chunk: bytes, last: bool) -> None:
+    def _send(self, chunk: bytes, last: bool, check_attention: bool = True) -> None:
         header = struct.pack(">BBHHBB", PT_TABULAR, 1 if last else 0, len(chunk) + 8, 0, self.packet_id % 256, 0)
         self.packet_id += 1
         self.conn._send_raw(header + chunk)
         self.sent_any = True
-        if not last and self.conn.attention_pending():
+        if not last and check_attention and self.conn.attention_pending():
             raise Attention()
 
-    def discard(self) -> None:
-        self.buf = bytearray()
-
     def finish(self) -> None:
+        body = self.conn.packet_size - 8
+        while len(self.buf) > body:
+            chunk = bytes(self.buf[:body])
+            del self.buf[:body]
+            self._send(chunk, last=False, check_attention=False)
         self._send(bytes(self.buf), last=True)
         self.buf = bytearray()
 
