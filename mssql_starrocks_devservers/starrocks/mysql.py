@@ -15,9 +15,12 @@ import re
 from typing import Any
 
 import sqlglot
+from mysql_mimic import packets as mm_packets
 from mysql_mimic import ColumnType, MysqlServer, NativePasswordAuthPlugin, ResultColumn, Session, User
 from mysql_mimic.auth import IdentityProvider
 from mysql_mimic.charset import CharacterSet
+from mysql_mimic.constants import DEFAULT_SERVER_CAPABILITIES
+from mysql_mimic.types import Capabilities
 from mysql_mimic.errors import ErrorCode, MysqlError
 from mysql_mimic.variables import GlobalVariables, SessionVariables
 from sqlglot import exp
@@ -282,11 +285,62 @@ def _text_value(col: ResultColumn, value: Any) -> bytes:
     return str(value).encode("utf-8")
 
 
+class _ColumnName(str):
+    """A column name that also carries the column definition's length and decimals.
+
+    mysql-mimic builds each column definition from ``name``/``type``/``character_set`` only and
+    sends length 256 and 0 decimals, so Connector/J would read DECIMAL(10,2) as scale 0. The
+    name travels into ``make_column_definition_41``; the wrapper below reads these attributes
+    from it, as StarRocks' FE fills them from the column's declared type.
+    """
+
+    length: int = 256
+    decimals: int = 0
+
+
+_DISPLAY_LENGTH = {ColumnType.TINY: 4, ColumnType.SHORT: 6, ColumnType.LONG: 11, ColumnType.LONGLONG: 20,
+                   ColumnType.FLOAT: 12, ColumnType.DOUBLE: 22, ColumnType.DATE: 10, ColumnType.DATETIME: 26}
+
+
+def _column_name(name: str, type_name: str, ct: ColumnType) -> _ColumnName:
+    col = _ColumnName(name)
+    m = re.match(r"DECIMAL\((\d+),\s*(\d+)\)", type_name.upper())
+    if m:
+        precision, scale = int(m.group(1)), int(m.group(2))
+        col.decimals = scale
+        col.length = precision + 1 + (1 if scale else 0)  # sign and point, as MySQL reports it
+    elif ct in _DISPLAY_LENGTH:
+        col.length = _DISPLAY_LENGTH[ct]
+        col.decimals = 31 if ct in (ColumnType.FLOAT, ColumnType.DOUBLE) else 0
+        if ct == ColumnType.DATETIME:
+            col.decimals = 6
+    elif ct == ColumnType.VAR_STRING:
+        col.length = 1048576 * 4
+        col.decimals = 31
+    return col
+
+
+_make_column_definition_41 = mm_packets.make_column_definition_41
+
+
+def _column_definition(*args, **kwargs):
+    name = kwargs.get("name")
+    if isinstance(name, _ColumnName):
+        kwargs.setdefault("column_length", name.length)
+        kwargs.setdefault("decimals", name.decimals)
+    return _make_column_definition_41(*args, **kwargs)
+
+
+mm_packets.make_column_definition_41 = _column_definition
+
+
 def result_set(description, rows) -> tuple[list, list[ResultColumn]]:
     columns = []
     for d in description:
-        ct, cs = _column_type(str(d[1]))
-        columns.append(ResultColumn(d[0], ct, character_set=cs, text_encoder=_text_value))
+        type_name = str(d[1])
+        ct, cs = _column_type(type_name)
+        columns.append(ResultColumn(_column_name(d[0], type_name, ct), ct, character_set=cs,
+                                    text_encoder=_text_value))
     return [list(r) for r in rows], columns
 
 
@@ -346,6 +400,8 @@ class StarRocksSession(Session):
         head = sql[:40].upper()
         words = head.split()
         first = words[0] if words else ""
+        if first == "SET" and re.match(r"SET\s+(SESSION\s+|GLOBAL\s+)?TRANSACTION\b", sql, re.I):
+            return [], []  # accepted; every statement here is its own transaction
         if first == "CREATE" and re.match(r"CREATE\s+(DATABASE|SCHEMA)", sql, re.I):
             m = re.match(rf"CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?({NAME})", sql, re.I)
             self.engine.create_database(unq(m.group(2)), bool(m.group(1)))
@@ -563,4 +619,7 @@ class StarRocksSession(Session):
 
 
 def make_server(engine: Engine, user: str, password: str) -> MysqlServer:
-    return MysqlServer(session_factory=lambda: StarRocksSession(engine), identity_provider=Identity(user, password))
+    # CLIENT_LONG_FLAG as MySQL and StarRocks advertise it: without it Connector/J reads the column
+    # flags as one byte and takes the scale of every DECIMAL from the flags' second byte (0).
+    return MysqlServer(session_factory=lambda: StarRocksSession(engine), identity_provider=Identity(user, password),
+                       capabilities=DEFAULT_SERVER_CAPABILITIES | Capabilities.CLIENT_LONG_FLAG)
