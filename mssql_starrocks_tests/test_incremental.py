@@ -168,3 +168,31 @@ def test_incompatible_change_fails_cleanly_and_leaves_targets_as_they_were(inc):
     assert f"{DB}.dbo.{table}" in message and "column flag" in message and "INT" in message and "NVARCHAR(10)" in message
     source, iceberg, starrocks = layers(inc, table)
     assert iceberg == before[1] and starrocks == before[2]
+
+
+def test_change_tracking_version_too_old_falls_back_to_a_full_reload(inc):
+    """Retention purged the changes after the stored version: full reload, said in metadata."""
+    devservers = inc["devservers"]
+    table = "items_ct"
+    run(inc, table)
+    sql(devservers, f"UPDATE dbo.{table} SET qty = qty + 7 WHERE id = 10")
+    sql(devservers, f"DELETE FROM dbo.{table} WHERE id = 11")
+    sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty) VALUES (500, N'late', 1)")
+    # What SQL Server's clean-up does after CHANGE_RETENTION: the minimum valid version passes
+    # the version the targets hold (stand-in-only procedure, see docs/devservers.md).
+    sql(devservers, f"EXEC sys.sp_devservers_expire_change_tracking N'dbo.{table}'")
+    min_valid = sql(devservers, f"SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(N'dbo.{table}'))")[0][0]
+    result = run(inc, table)
+    mats = e2e.materializations(result)
+    raw = mats[f"raw/{DB}/dbo/{table}"]
+    assert raw["extract_kind"] == "full"
+    assert "older than the minimum valid version" in raw["extract_reason"] and str(min_valid) in raw["extract_reason"]
+    source_rows = sql(devservers, f"SELECT COUNT(*) FROM dbo.{table}")[0][0]
+    assert raw["dagster/row_count"] == source_rows
+    assert all(c.passed for c in e2e.check_results(result).values())
+    assert_same(inc, table)  # the deleted row is gone from both targets, the update and insert are there
+    # ... and the next run is incremental again.
+    sql(devservers, f"UPDATE dbo.{table} SET qty = 1 WHERE id = 12")
+    again = e2e.materializations(run(inc, table))[f"raw/{DB}/dbo/{table}"]
+    assert (again["extract_kind"], again["dagster/row_count"]) == ("delta", 1)
+    assert_same(inc, table)

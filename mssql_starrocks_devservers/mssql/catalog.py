@@ -104,6 +104,7 @@ class Server:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.duck = duckdb.connect(":memory:")
         self.lock = threading.RLock()  # writes (DDL and DML) run one at a time
+        self.faults = Faults()
         self.db_ids: dict[str, int] = {}
         for path in sorted(data_dir.glob("*.mssql.duckdb")):
             self._attach(path.name.removesuffix(".mssql.duckdb"))
@@ -353,3 +354,70 @@ def _table(x, name: str, columns: str, rows: list[str], types: str) -> None:
     x.execute(f"CREATE OR REPLACE TABLE {name} ({', '.join(f'{c} {t}' for c, t in zip(cols, tys))})")
     for start in range(0, len(rows), 500):
         x.execute(f"INSERT INTO {name} VALUES " + ", ".join(rows[start:start + 500]))
+
+
+class ConnectionDropped(Exception):
+    """Raised inside a result stream: the TDS layer closes the socket without another byte."""
+
+
+@dataclass
+class Fault:
+    """One injected fault on SELECTs that read a table (stand-in only; SQL Server has no such thing).
+
+    kinds: `slow` sleeps `delay_ms` before each batch of rows; `drop` closes the connection
+    after `after_rows` rows; `error` fails the SELECT with error 1205 (deadlock victim, a
+    transient error clients retry). `times` is how many SELECTs it affects (0 = until cleared).
+    """
+
+    kind: str
+    after_rows: int = 0
+    delay_ms: int = 100
+    times: int = 1
+
+    def apply(self, batches):
+        import time as _time
+
+        if self.kind == "error":
+            raise MssqlError(1205, "Transaction (Process ID 61) was deadlocked on lock resources with another "
+                                   "process and has been chosen as the deadlock victim. Rerun the transaction.", 13)
+        sent = 0
+        for batch in batches:
+            if self.kind == "slow":
+                _time.sleep(self.delay_ms / 1000)
+            if self.kind == "drop" and sent + len(batch) > self.after_rows:
+                if self.after_rows > sent:
+                    yield batch[: self.after_rows - sent]
+                raise ConnectionDropped()
+            sent += len(batch)
+            yield batch
+
+
+class Faults:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_table: dict[str, Fault] = {}
+
+    def set(self, session, table: str, kind: str, **options) -> None:
+        parts = [p.strip("[]") for p in table.split(".")]
+        if kind not in ("slow", "drop", "error", "clear"):
+            raise MssqlError(50000, f"sp_devservers_fault: unknown kind '{kind}' (slow, drop, error, clear)")
+        db, t = session._user_table(parts, table)
+        key = f"{db}.{t.schema}.{t.name}".lower()
+        with self._lock:
+            if kind == "clear":
+                self._by_table.pop(key, None)
+            else:
+                self._by_table[key] = Fault(kind, **options)
+
+    def take(self, touched: set[str]) -> Fault | None:
+        with self._lock:
+            for key in touched:
+                fault = self._by_table.get(key)
+                if fault is None:
+                    continue
+                if fault.times > 0:
+                    fault.times -= 1
+                    if fault.times == 0:
+                        del self._by_table[key]
+                return Fault(fault.kind, fault.after_rows, fault.delay_ms, 0)
+        return None

@@ -162,6 +162,7 @@ class Session:
         self.database = database
         self.user = user
         self.cursor = server.duck.cursor()
+        self._touched: set[str] = set()
 
     def close(self) -> None:
         try:
@@ -264,6 +265,7 @@ class Session:
         t = self.server.table(db, schema, name)
         if t is None:
             raise MssqlError(208, f"Invalid object name '{text.strip()}'.")
+        self._touched.add(f"{db}.{t.schema}.{t.name}".lower())
         return db, t
 
     def object_id(self, text: str) -> int | None:
@@ -641,6 +643,7 @@ class Session:
         return None
 
     def _select(self, sql: str) -> Result:
+        self._touched = set()
         tree = self.parse(sql)
         declared = self.infer_types(tree)
         query = self.translate(tree)
@@ -653,7 +656,11 @@ class Session:
             name = declared[i][0] if i < len(declared) else duck_name
             sql_type = declared[i][1] if i < len(declared) and declared[i][1] is not None else _from_duck(str(duck_type))
             columns.append((name, sql_type))
-        return Result(columns=columns, batches=self._batches(relation, columns), command=CMD_SELECT)
+        batches = self._batches(relation, columns)
+        fault = self.server.faults.take(self._touched)
+        if fault is not None:
+            batches = fault.apply(batches)
+        return Result(columns=columns, batches=batches, command=CMD_SELECT)
 
     def _batches(self, relation, columns) -> Iterator[list[list]]:
         try:
@@ -726,7 +733,19 @@ class Session:
                 current = int(self.server.setting(db, "ct_version", "0"))
                 self.cursor.execute(f"DELETE FROM {q(db)}.{META}.{q(f'ct_{t.object_id}')} WHERE version <= ?",
                                     [current])
-                self.server.set_setting(db, f"ct_min_valid:{t.object_id}", str(current + 1), self.cursor)
+                # Every change up to the current version is purged: a client holding an older
+                # version can no longer ask for changes; one holding the current version can.
+                self.server.set_setting(db, f"ct_min_valid:{t.object_id}", str(current), self.cursor)
+            yield Result()
+            return
+        if proc == "sp_devservers_fault":
+            # Stand-in only: fault injection for tests (see Faults in catalog.py).
+            def arg(name, index, default=None):
+                value = named.get(name, positional[index] if len(positional) > index else default)
+                return default if value is None else value
+            self.server.faults.set(self, str(arg("table", 0)), str(arg("kind", 1, "slow")),
+                                   after_rows=int(arg("after_rows", 2, 0)), delay_ms=int(arg("delay_ms", 3, 100)),
+                                   times=int(arg("times", 4, 1)))
             yield Result()
             return
         if proc in ("sp_executesql",):

@@ -30,7 +30,7 @@ from pysqlbridge.tds.token import (
 )
 
 
-from mssql_starrocks_devservers.mssql.catalog import MssqlError, Server
+from mssql_starrocks_devservers.mssql.catalog import ConnectionDropped, MssqlError, Server
 from mssql_starrocks_devservers.mssql.engine import Session
 
 log = logging.getLogger("mssql-standin")
@@ -351,6 +351,12 @@ class Connection:
                                       + _done(TOKEN_DONE, DoneStatus.ERROR))
         except (ClientGone, ConnectionError, ssl.SSLError, OSError):
             pass
+        except ConnectionDropped:
+            log.info("fault injection: dropping the connection mid-result")
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         finally:
             if self.session is not None:
                 self.session.close()
@@ -442,6 +448,8 @@ class Connection:
             writer.finish()
             self.send_message(PT_TABULAR, _done(TOKEN_DONE, DoneStatus.ATTENTION))
             return
+        except ConnectionDropped:
+            raise  # an injected network failure: no more bytes, the socket closes
         except MssqlError as exc:
             writer.write(error(exc.number, str(exc), severity=exc.severity, state=exc.state, server=SERVER_NAME)
                          + _done(TOKEN_DONEPROC if rpc else TOKEN_DONE, DoneStatus.ERROR))

@@ -10,6 +10,15 @@ parses it (csv or json), loads it in one transaction and answers StarRocks' JSON
 label already used answers "Label Already Exists" with ExistingJobStatus and loads nothing;
 too many filtered rows answer "Fail" with "too many filtered rows" and load nothing; the
 rejected rows are served at the reply's ErrorURL (`GET /api/_load_error_log?file=...`).
+
+Stand-in only, for tests (StarRocks has no such endpoints): `POST /api/_devservers/fault` with
+JSON {"db", "table", "kind", "delay_ms", "times"} injects a fault into the next Stream Loads of
+that table: `slow` (sleep after reading the body, then load: a client killed meanwhile leaves a
+committed load behind, as StarRocks would), `refuse` (StarRocks' "current running txns ...
+larger than limit" failure, nothing loaded), `timeout` (sleep, then close the connection with
+no reply and load nothing), `commit_then_drop` (load, then close the connection with no reply:
+the client never learns the outcome), `clear`. `GET /api/_devservers/loads` lists the loads
+in progress.
 """
 
 from __future__ import annotations
@@ -67,6 +76,28 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FeHandler(_Handler):
+    def do_POST(self):
+        path = urlparse(self.path)
+        if path.path != "/api/_devservers/fault":
+            self._json(404, {"status": "FAILED", "msg": f"Not found: {path.path}"})
+            return
+        if not self._authorized():
+            self._deny()
+            return
+        spec = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        key = (spec["db"], spec["table"])
+        with self.server.engine_lock:
+            faults = self.server.engine.__dict__.setdefault("devservers_faults", {})
+            if spec.get("kind") == "clear":
+                faults.pop(key, None)
+            elif spec.get("kind") in ("slow", "refuse", "timeout", "commit_then_drop"):
+                faults[key] = {"kind": spec["kind"], "delay_ms": int(spec.get("delay_ms", 1000)),
+                               "times": int(spec.get("times", 1))}
+            else:
+                self._json(400, {"status": "FAILED", "msg": f"unknown fault kind {spec.get('kind')!r}"})
+                return
+        self._json(200, {"status": "OK", "msg": "Success"})
+
     def handle_expect_100(self):
         # The FE redirects before the body is sent; it never asks for the body itself.
         return True
@@ -95,6 +126,10 @@ class FeHandler(_Handler):
         if path.path == "/api/health":
             self._json(200, {"status": "OK", "msg": "Success"})
             return
+        if path.path == "/api/_devservers/loads":
+            active = list(self.server.engine.__dict__.get("devservers_active", {}).values())
+            self._json(200, {"status": "OK", "loads": active})
+            return
         m = LOAD_STATE.match(path.path)
         if m:
             if not self._authorized():
@@ -119,7 +154,32 @@ class BeHandler(_Handler):
             self._deny()
             return
         body = self._read_body()
-        reply = self.server.stream_load(m.group(1), m.group(2), {k.lower(): v for k, v in self.headers.items()}, body)
+        fault = self.server.take_fault(m.group(1), m.group(2))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if fault and fault["kind"] == "refuse":
+            self._json(200, {"TxnId": -1, "Label": headers.get("label", ""), "Status": "Fail",
+                             "Message": "current running txns on db 10002 is 1000, larger than limit 1000",
+                             "NumberTotalRows": 0, "NumberLoadedRows": 0, "NumberFilteredRows": 0})
+            return
+        if fault and fault["kind"] == "timeout":
+            time.sleep(fault["delay_ms"] / 1000)
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        active = self.server.engine.__dict__.setdefault("devservers_active", {})
+        token = uuid.uuid4().hex
+        active[token] = {"db": m.group(1), "table": m.group(2), "label": headers.get("label"),
+                         "bytes": len(body), "started": time.time()}
+        try:
+            if fault and fault["kind"] == "slow":
+                time.sleep(fault["delay_ms"] / 1000)
+            reply = self.server.stream_load(m.group(1), m.group(2), headers, body)
+        finally:
+            active.pop(token, None)
+        if fault and fault["kind"] == "commit_then_drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         self._json(200, reply)
 
     def do_GET(self):
@@ -176,6 +236,19 @@ class StarRocksHttpServer(ThreadingHTTPServer):
         error_dir.mkdir(parents=True, exist_ok=True)
         self._label_locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    engine_lock = threading.Lock()
+
+    def take_fault(self, db: str, table: str) -> dict | None:
+        with self.engine_lock:
+            faults = self.engine.__dict__.get("devservers_faults", {})
+            fault = faults.get((db, table))
+            if fault is None:
+                return None
+            fault["times"] -= 1
+            if fault["times"] == 0:
+                del faults[(db, table)]
+            return dict(fault)
 
     def _label_lock(self, db: str, label: str) -> threading.Lock:
         with self._locks_guard:
