@@ -54,6 +54,8 @@ def test_three_assets_and_checks_per_table_with_dependencies(defs):
         assert f"raw/{t}:row_count_matches_source" in checks
         assert f"iceberg/{t}:row_count_matches_raw" in checks
         assert f"starrocks/{t}:row_count_matches_iceberg" in checks
+        assert f"starrocks/{t}:column_profile_matches_source" in checks
+    assert len(checks) == 4 * len(tables)
     assert graph.get(dg.AssetKey.from_user_string("raw/demo/sales/orders")).group_name == "demo_sales"
 
 

@@ -44,7 +44,7 @@ def test_every_table_materializes_and_every_row_count_check_passes(demo):
     graph = demo["defs"].resolve_asset_graph()
     tables = {k.path[1:] and "/".join(k.path[1:]) for k in graph.get_all_asset_keys()}
     checks = e2e.check_results(result)
-    assert len(checks) == 3 * len(tables)
+    assert len(checks) == 4 * len(tables)  # three row counts and the column profile
     failed = {k: v.description for k, v in checks.items() if not v.passed}
     assert not failed
     mats = e2e.materializations(result)
@@ -98,6 +98,28 @@ def test_breaking_the_starrocks_layer_fails_its_check_with_both_counts(demo):
     assert e2e.check_results(repaired)[key.to_user_string()].passed
 
 
+def test_the_column_profile_check_compares_columns_and_catches_a_changed_value(demo):
+    devservers = demo["devservers"]
+    key = dg.AssetCheckKey(dg.AssetKey(["starrocks", "demo", "dbo", "customers"]), "column_profile_matches_source")
+    evaluation = e2e.check_results(demo["result"])[key.to_user_string()]
+    assert evaluation.passed, evaluation.description
+    measures = evaluation.metadata["measures"].value
+    assert measures >= 1 + 7 + 2 * 2 + 1  # rows, non-null per column, min/max of the key and balance, keys
+    profile = evaluation.metadata["profile"].value
+    assert "| max balance |" in profile and "| distinct keys | 500 | 500 |" in profile
+    # Same row count, one value gone: only the column profile notices.
+    e2e.starrocks_rows(devservers, "UPDATE demo_dbo.customers SET email = NULL WHERE customer_id = 7")
+    with e2e.environ(demo["env"]):
+        broken = e2e.check_results(e2e.run_checks(demo["defs"], [key], demo["instance"]))[key.to_user_string()]
+    assert not broken.passed
+    source = e2e.mssql_rows(devservers, "SELECT COUNT(email) FROM dbo.customers")[0][0]
+    assert f"non-null email: SQL Server {source}, StarRocks {source - 1}" in broken.description
+    assert "demo.dbo.customers -> starrocks demo_dbo.customers" in broken.description
+    with e2e.environ(demo["env"]):
+        repaired = e2e.run_assets(demo["defs"], [key.asset_key], demo["instance"])
+    assert e2e.check_results(repaired)[key.to_user_string()].passed
+
+
 def test_the_sensor_requests_a_run_only_for_a_changed_table(demo):
     defs = demo["defs"]
     sensor = defs.resolve_sensor_def("source_change_sensor")
@@ -137,7 +159,7 @@ def test_headless_run_command_reports_checks(demo):
     done = e2e.cli([e2e.python_bin("mssql-starrocks"), "run", "--select", "starrocks/demo/dbo/customers"],
                    env=demo["env"], timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "1 asset(s) materialized, 1/1 check(s) passed" in done.stdout
+    assert "1 asset(s) materialized, 2/2 check(s) passed" in done.stdout
 
 
 # --- values ---------------------------------------------------------------------------------

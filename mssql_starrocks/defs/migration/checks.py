@@ -6,6 +6,8 @@ raw:       full extract: SQL Server's COUNT_BIG(*) taken at extract time = rows 
 iceberg:   full load: rows in the Iceberg snapshot = rows in the landing snapshot it came from.
            merge: rows in the Iceberg snapshot = SQL Server's row count at extract time.
 starrocks: COUNT(*) of the live StarRocks table = rows in the current Iceberg snapshot.
+profile:   per column, SQL Server vs StarRocks: non-null counts, MIN/MAX of exact numeric and
+           DATE columns, distinct keys (one aggregate query each side, see lib/profile.py).
 
 Exact comparisons fail the check with ERROR severity (blocking the next layer). Comparisons that
 rows written to SQL Server during the run can legitimately disturb (delta ranges, a merged
@@ -15,8 +17,10 @@ table against a live source) report WARN instead. A failing check says both coun
 import dagster as dg
 from pyspark.sql import functions as F
 
-from mssql_starrocks.defs.migration.resources import IcebergResource, SparkResource, StarRocksResource
+from mssql_starrocks.defs.migration.resources import IcebergResource, MssqlResource, SparkResource, StarRocksResource
 from mssql_starrocks.lib import changes
+from mssql_starrocks.lib import profile as prof
+from mssql_starrocks.lib.names import quote_starrocks
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
@@ -99,7 +103,46 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                              right_name="starrocks_rows", right=sr_rows,
                              extra={"where": f"{table} -> starrocks {plan.namespace}.{plan.table}"})
 
-    return [raw_check, iceberg_check, starrocks_check]
+    @dg.asset_check(asset=keys.starrocks, name="column_profile_matches_source",
+                    description="Per column, SQL Server = StarRocks: non-null counts, min/max of exact numeric and "
+                                "date columns, distinct keys")
+    def profile_check(mssql: MssqlResource, starrocks: StarRocksResource) -> dg.AssetCheckResult:
+        source = mssql.get_client(plan.database)
+        target = starrocks.get_client()
+        if not target.table_exists(plan.namespace, plan.table):
+            return dg.AssetCheckResult(passed=False, description=f"starrocks {plan.namespace}.{plan.table} does not "
+                                                                 "exist yet; materialize the asset first")
+        schema_plan = pipeline.source_schema(source, plan)
+        ms = prof.measures(schema_plan, {name for name, _ in target.columns(plan.namespace, plan.table)})
+        target_table = f"{quote_starrocks(plan.namespace)}.{quote_starrocks(plan.table)}"
+        src_sql, dst_sql = prof.profile_queries(ms, source_table=plan.source_qualified_tsql, target_table=target_table)
+        labels = [m.label for m in ms]
+        src_vals, dst_vals = list(source.query(src_sql)[0]), list(target.execute(dst_sql)[0])
+        keys_sql = prof.distinct_keys_sql(schema_plan, source_table=plan.source_qualified_tsql,
+                                          target_table=target_table)
+        if keys_sql is not None:
+            labels.append("distinct keys")
+            src_vals.append(source.query(keys_sql[0])[0][0])
+            dst_vals.append(target.execute(keys_sql[1])[0][0])
+        diffs = prof.compare(labels, src_vals, dst_vals)
+        # Rows written to SQL Server after the extract change its side legitimately: then WARN.
+        live = plan.load_mode != "full" or int(src_vals[0]) != int(dst_vals[0])
+        where = f"{plan.source_label} -> starrocks {plan.namespace}.{plan.table}"
+        if diffs:
+            description = f"{len(diffs)} of {len(labels)} measures differ ({where}): " + "; ".join(diffs[:10])
+        else:
+            description = f"{len(labels)} measures equal on both sides ({len(ms) - 1} column measures)"
+        return dg.AssetCheckResult(
+            passed=not diffs,
+            severity=dg.AssetCheckSeverity.WARN if live else dg.AssetCheckSeverity.ERROR,
+            description=description,
+            metadata={"measures": len(labels), "differences": len(diffs), "where": where,
+                      "profile": dg.MetadataValue.md(
+                          "| measure | SQL Server | StarRocks |\n| --- | --- | --- |\n" + "\n".join(
+                              f"| {lab} | {s} | {t} |" for lab, s, t in zip(labels, src_vals, dst_vals)))},
+        )
+
+    return [raw_check, iceberg_check, starrocks_check, profile_check]
 
 
 @dg.definitions
