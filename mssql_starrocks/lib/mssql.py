@@ -8,6 +8,8 @@ never put into a URL or a message.
 
 from __future__ import annotations
 
+import re
+
 import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -23,6 +25,17 @@ ISOLATION_SQL = {
 
 class SourceError(RuntimeError):
     """A problem with the source table (missing, unreadable, unsupported) named by table."""
+
+    @property
+    def transient(self) -> bool:
+        """SQL Server errors a retry can get past: deadlock victim, lock or query timeout, Azure SQL
+        busy or failing over, the connection lost. Never a missing table or refused login."""
+        return bool(TRANSIENT_ERRORS.search(str(self)))
+
+
+TRANSIENT_ERRORS = re.compile(r"error (1205|1222|-2|233|4060|40197|40501|40613|49918|49919|49920|10053|10054|"
+                              r"10060|20003|20006|20009|20047):|Adaptive Server connection (timed out|failed)|"
+                              r"connection (was )?(reset|lost|closed)", re.I)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ finished; replaying a delta is harmless because upserts and deletes by key are i
 from __future__ import annotations
 
 import datetime as dt
+import re
+import uuid
 from dataclasses import dataclass
 
 from mssql_starrocks.lib import iceberg as ice
@@ -35,15 +37,34 @@ LOAD_RESULT_SCHEMA = ("partition int, label string, status string, loaded long, 
                       "reused boolean, message string")
 
 
+# Failures a later attempt can get past: StarRocks busy, a load timing out, the connection lost.
+TRANSIENT = re.compile(r"larger than limit|TOO_MANY|too many (tablet )?versions|timed? ?out|connection (to StarRocks )?"
+                       r"lost|Connection(Error| reset| aborted| refused)|Broken pipe|Service Unavailable|"
+                       r"RemoteDisconnected", re.I)
+
+
+def requests_exceptions() -> type[Exception]:
+    import requests
+
+    return requests.RequestException
+
+
 class StarRocksLoadFailed(RuntimeError):
-    def __init__(self, table_label: str, failed: list[dict], expected: int):
+    def __init__(self, table_label: str, failed: list[dict], expected: int, *, delta: bool = False):
         first = failed[0]
+        outcome = ("partitions that did load were upserts by key, which a re-run re-applies without doubling a row"
+                   if delta else "the live StarRocks table was left unchanged")
         super().__init__(
-            f"{table_label}: {len(failed)} Stream Load(s) failed; the live StarRocks table was left unchanged. "
+            f"{table_label}: {len(failed)} Stream Load(s) failed; {outcome}. "
             f"First failure ({first['label']}): {first['message']}"
         )
         self.failed = failed
         self.expected = expected
+
+    @property
+    def transient(self) -> bool:
+        """Every failure is one a retry can get past (never filtered rows or a refused value)."""
+        return all(TRANSIENT.search(r.get("message") or "") and not r.get("filtered") for r in self.failed)
 
 
 @dataclass
@@ -104,6 +125,10 @@ def _make_loader(settings: StarRocksSettings, database: str, table: str, label_p
                 reused = bool(result.get("reused"))
         except StarRocksLoadError as exc:
             result, status, message, reused = exc.result, "Fail", str(exc), False
+        except (OSError, requests_exceptions()) as exc:  # the reply never came: outcome unknown to us
+            result, status, reused = {}, "Fail", False
+            message = (f"connection to StarRocks lost during Stream Load {label} ({type(exc).__name__}); "
+                       "a retry reuses the label, so a load that did commit is not applied twice")
         yield pa.RecordBatch.from_pylist([{
             "partition": part, "label": label, "status": status,
             "loaded": int(result.get("NumberLoadedRows", 0) or 0),
@@ -199,7 +224,9 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, 
                                               replication_num=replication_num, comment=comment))
     df = spark.read.option("snapshot-id", str(snapshot["snapshot_id"])).table(source)
     df = df.select(*_ordered(df, schema_plan))
-    prefix = make_label("msr", database, table, str(snapshot["snapshot_id"]), run_tag)
+    # A fresh staging table per attempt, so fresh labels too: a label that loaded into an earlier
+    # attempt's (dropped) staging table must not make this attempt skip its rows.
+    prefix = make_label("msr", database, table, str(snapshot["snapshot_id"]), run_tag, uuid.uuid4().hex[:8])
     outcome = stream_load_dataframe(df, settings=client.settings, database=database, table=staging,
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=False)
     failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
@@ -276,5 +303,5 @@ def apply_delta(df, *, client: StarRocksClient, database: str, table: str, targe
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=True)
     failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
     if failed:
-        raise StarRocksLoadFailed(table_label, failed, -1)
+        raise StarRocksLoadFailed(table_label, failed, -1, delta=True)
     return outcome

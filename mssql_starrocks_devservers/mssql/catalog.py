@@ -374,19 +374,25 @@ class Fault:
     delay_ms: int = 100
     times: int = 1
 
+    consume: object = None  # called when the fault fires (counts towards `times`)
+
     def apply(self, batches):
         import time as _time
 
         if self.kind == "error":
+            self.consume()
             raise MssqlError(1205, "Transaction (Process ID 61) was deadlocked on lock resources with another "
                                    "process and has been chosen as the deadlock victim. Rerun the transaction.", 13)
         sent = 0
         for batch in batches:
             if self.kind == "slow":
+                if sent == 0:
+                    self.consume()
                 _time.sleep(self.delay_ms / 1000)
             if self.kind == "drop" and sent + len(batch) > self.after_rows:
                 if self.after_rows > sent:
                     yield batch[: self.after_rows - sent]
+                self.consume()
                 raise ConnectionDropped()
             sent += len(batch)
             yield batch
@@ -413,11 +419,14 @@ class Faults:
         with self._lock:
             for key in touched:
                 fault = self._by_table.get(key)
-                if fault is None:
-                    continue
-                if fault.times > 0:
-                    fault.times -= 1
-                    if fault.times == 0:
-                        del self._by_table[key]
-                return Fault(fault.kind, fault.after_rows, fault.delay_ms, 0)
+                if fault is not None:
+                    return Fault(fault.kind, fault.after_rows, fault.delay_ms, 0,
+                                 consume=lambda key=key, fault=fault: self._consume(key, fault))
         return None
+
+    def _consume(self, key: str, fault: Fault) -> None:
+        with self._lock:
+            if fault.times > 0:
+                fault.times -= 1
+                if fault.times == 0 and self._by_table.get(key) is fault:
+                    del self._by_table[key]

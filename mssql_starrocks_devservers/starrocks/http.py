@@ -13,7 +13,7 @@ rejected rows are served at the reply's ErrorURL (`GET /api/_load_error_log?file
 
 Stand-in only, for tests (StarRocks has no such endpoints): `POST /api/_devservers/fault` with
 JSON {"db", "table", "kind", "delay_ms", "times"} injects a fault into the next Stream Loads of
-that table: `slow` (sleep after reading the body, then load: a client killed meanwhile leaves a
+that table (and of tables named `<table>__*`, where clients stage it): `slow` (sleep after reading the body, then load: a client killed meanwhile leaves a
 committed load behind, as StarRocks would), `refuse` (StarRocks' "current running txns ...
 larger than limit" failure, nothing loaded), `timeout` (sleep, then close the connection with
 no reply and load nothing), `commit_then_drop` (load, then close the connection with no reply:
@@ -242,12 +242,14 @@ class StarRocksHttpServer(ThreadingHTTPServer):
     def take_fault(self, db: str, table: str) -> dict | None:
         with self.engine_lock:
             faults = self.engine.__dict__.get("devservers_faults", {})
-            fault = faults.get((db, table))
-            if fault is None:
+            # A fault on table t also hits loads into the tables a client stages t in (t__...).
+            key = next((k for k in faults if k[0] == db and (table == k[1] or table.startswith(k[1] + "__"))), None)
+            if key is None:
                 return None
+            fault = faults[key]
             fault["times"] -= 1
             if fault["times"] == 0:
-                del faults[(db, table)]
+                del faults[key]
             return dict(fault)
 
     def _label_lock(self, db: str, label: str) -> threading.Lock:

@@ -84,12 +84,38 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, j
 PERMANENT = (SchemaError, SourceError, StarRocksLoadFailed, TablesFileError)
 
 
+def _summary(exc: BaseException) -> str:
+    """One line for a failure: the Java root cause of a Spark/JDBC error, else the message."""
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        try:
+            first, root = str(java.toString()), java
+            while root.getCause() is not None:
+                root = root.getCause()
+            cause = str(root.toString())
+            return first if cause == first else f"{first.splitlines()[0]} (caused by {cause.splitlines()[0]})"
+        except Exception:  # noqa: BLE001 - the JVM may be gone
+            pass
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if len(text) > 2000 else text
+
+
 @contextmanager
-def _permanent_failures():
+def _failures(table: str, step: str):
+    """Every failure of a step names its table and step. Permanent ones (bad schema, missing
+    table, refused rows) fail without retries; transient ones (deadlock, timeout, connection
+    lost, StarRocks busy) go back to the retry policy, as does anything unexpected."""
     try:
         yield
+    except dg.Failure:
+        raise
     except PERMANENT as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
+        message = str(exc) if table in str(exc) else f"{table}: {exc}"
+        if getattr(exc, "transient", False):
+            raise RuntimeError(f"{message} [{step}; transient, retried]") from None
+        raise dg.Failure(description=f"{message} [{step}]", allow_retries=False) from None
+    except Exception as exc:  # noqa: BLE001
+        raise RuntimeError(f"{table}: {step} failed: {_summary(exc)}") from exc
 
 
 ID_KEYS = {"raw_snapshot_id", "snapshot_id", "iceberg_snapshot_id", "previous_snapshot_id", "watermark", "ct_version"}
@@ -123,7 +149,7 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
               pool=pool, **common)
     def raw(context: AssetExecutionContext, spark: SparkResource, mssql: MssqlResource,
             iceberg: IcebergResource) -> dg.MaterializeResult:
-        with _permanent_failures():
+        with _failures(plan.source_label, "extract"):
             result = pipeline.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
                                       plan=plan, run_id=context.run.run_id, log=context.log.info,
                                       warn=context.log.warning)
@@ -141,7 +167,7 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
         if snapshot is None:
             raise RuntimeError(f"{plan.source_label}: no landing table {landing}; "
                                f"materialize {keys.raw.to_user_string()} first")
-        with _permanent_failures():
+        with _failures(plan.source_label, "iceberg commit"):
             result = pipeline.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=snapshot["snapshot_id"],
                                          run_id=context.run.run_id, log=context.log.info)
         return dg.MaterializeResult(metadata={**_step_metadata(result, "iceberg", keys.raw),
@@ -151,7 +177,7 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
               description=_description(plan, "starrocks"), pool=pool, **common)
     def starrocks_table(context: AssetExecutionContext, spark: SparkResource, iceberg: IcebergResource,
                         starrocks: StarRocksResource) -> dg.MaterializeResult:
-        with _permanent_failures():
+        with _failures(plan.source_label, "starrocks load"):
             result = pipeline.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
                                            starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,
                                            log=context.log.info)

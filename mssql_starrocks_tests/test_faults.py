@@ -1,0 +1,182 @@
+"""Faults on the wire, injected by the stand-ins: bounded retries where retrying is safe, one clear
+failure where it is not, and in every case targets that are either as before the run or exactly
+equal to the source (compared row by row), never half-written or doubled.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+import requests
+
+from mssql_starrocks_tests import e2e
+
+DB = "faults"
+TABLES_YAML = f"""
+version: 1
+database: {DB}
+tables:
+  - schema: dbo
+    name: full_t
+    key_columns: [id]
+  - schema: dbo
+    name: inc_t
+    load_mode: incremental
+    key_columns: [id]
+    watermark_column: rv
+"""
+
+
+def sql(devservers, statement: str):
+    return e2e.mssql_rows(devservers, statement, database=DB)
+
+
+@pytest.fixture(scope="module")
+def env(devservers, tmp_path_factory, spark):
+    work = tmp_path_factory.mktemp("faults")
+    e2e.mssql_rows(devservers, f"IF DB_ID('{DB}') IS NULL CREATE DATABASE [{DB}]", database="master")
+    for table, extra in (("full_t", ""), ("inc_t", ", rv ROWVERSION")):
+        sql(devservers, f"IF OBJECT_ID('dbo.{table}') IS NOT NULL DROP TABLE dbo.{table}")
+        sql(devservers, f"CREATE TABLE dbo.{table} (id INT NOT NULL PRIMARY KEY, name NVARCHAR(40), qty INT{extra})")
+        sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty) SELECT value, CONCAT(N'row ', value), value % 13 "
+                        "FROM GENERATE_SERIES(1, 12000)")
+    tables_file = work / "tables.yaml"
+    tables_file.write_text(TABLES_YAML)
+    product = e2e.product_env(devservers, work, tables_file)
+    with e2e.environ(product):
+        defs = e2e.load_definitions()
+    state = {"env": product, "defs": defs, "instance": dg.DagsterInstance.ephemeral(), "devservers": devservers,
+             "spark": spark}
+    for table in ("full_t", "inc_t"):
+        assert run(state, table).success
+        assert_equal(state, table)
+    return state
+
+
+def run(state, table: str):
+    with e2e.environ(state["env"]):
+        return e2e.run_assets(state["defs"], f"raw/{DB}/dbo/{table}*", state["instance"], raise_on_error=False)
+
+
+def layers(state, table: str):
+    source = sorted(tuple(r) for r in sql(state["devservers"], f"SELECT id, name, qty FROM dbo.{table}"))
+    iceberg = sorted(tuple(r) for r in state["spark"].sql(f"SELECT id, name, qty FROM lake.{DB}_dbo.{table}").collect())
+    starrocks = sorted(tuple(r) for r in e2e.starrocks_rows(state["devservers"],
+                                                            f"SELECT id, name, qty FROM {DB}_dbo.{table}"))
+    return source, iceberg, starrocks
+
+
+def assert_equal(state, table: str) -> None:
+    source, iceberg, starrocks = layers(state, table)
+    assert iceberg == source
+    assert starrocks == source
+
+
+def snapshot_id(state, table: str) -> int:
+    return state["spark"].sql(f"SELECT snapshot_id FROM lake.{DB}_dbo.{table}.snapshots "
+                              "ORDER BY committed_at DESC LIMIT 1").collect()[0][0]
+
+
+def step_failures(result) -> list[str]:
+    """The messages of failed steps, with what they wrap ("Exceeded max_retries" wraps the last error)."""
+    out = []
+    for e in result.all_events:
+        if e.event_type_value == "STEP_FAILURE":
+            error, text = e.event_specific_data.error, []
+            while error is not None:
+                text.append(error.message.strip())
+                error = error.cause
+            out.append(" <- ".join(text))
+    return out
+
+
+def retries(result) -> int:
+    return sum(1 for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY")
+
+
+def change(state, table: str, n: int) -> None:
+    sql(state["devservers"], f"UPDATE dbo.{table} SET qty = qty + 1 WHERE id <= {n}")
+
+
+def mssql_fault(state, table: str, kind: str, after_rows: int = 0, times: int = 1) -> None:
+    sql(state["devservers"], f"EXEC sys.sp_devservers_fault N'dbo.{table}', N'{kind}', {after_rows}, 100, {times}")
+
+
+def starrocks_fault(state, table: str, kind: str, times: int = 1, delay_ms: int = 200) -> None:
+    d = state["devservers"]
+    reply = requests.post(f"http://{d['STARROCKS_HOST']}:{d['STARROCKS_HTTP_PORT']}/api/_devservers/fault",
+                          auth=(d["STARROCKS_USER"], d["STARROCKS_PASSWORD"]), timeout=10,
+                          json={"db": f"{DB}_dbo", "table": table, "kind": kind, "times": times, "delay_ms": delay_ms})
+    assert reply.json()["status"] == "OK"
+
+
+# --- SQL Server ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["drop", "error"])
+def test_a_transient_sql_server_failure_mid_extract_is_retried_and_the_targets_end_equal(env, kind):
+    """The connection dropped after 5000 rows, or the read chosen as a deadlock victim (1205): retried."""
+    change(env, "inc_t", 5000)
+    mssql_fault(env, "inc_t", kind, after_rows=2000)
+    result = run(env, "inc_t")
+    assert result.success, step_failures(result)
+    assert retries(result) >= 1
+    assert_equal(env, "inc_t")
+
+
+def test_a_sql_server_that_keeps_failing_fails_the_extract_and_changes_no_target(env):
+    before_snapshot, before = snapshot_id(env, "full_t"), layers(env, "full_t")
+    sql(env["devservers"], "UPDATE dbo.full_t SET qty = -1 WHERE id = 1")
+    mssql_fault(env, "full_t", "drop", after_rows=3000, times=0)
+    try:
+        result = run(env, "full_t")
+    finally:
+        mssql_fault(env, "full_t", "clear")
+    assert not result.success
+    assert retries(result) == 2  # bounded: the policy's two retries, then the failure
+    message = step_failures(result)[-1]
+    assert f"{DB}.dbo.full_t" in message
+    assert snapshot_id(env, "full_t") == before_snapshot
+    _, iceberg, starrocks = layers(env, "full_t")
+    assert iceberg == before[1] and starrocks == before[2]
+    assert run(env, "full_t").success  # the fault gone, a plain re-run converges
+    assert_equal(env, "full_t")
+
+
+# --- StarRocks ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("table,kind", [("full_t", "refuse"), ("inc_t", "refuse"), ("full_t", "timeout"),
+                                        ("inc_t", "timeout"), ("full_t", "commit_then_drop"),
+                                        ("inc_t", "commit_then_drop")])
+def test_a_transient_starrocks_failure_is_retried_without_losing_or_doubling_rows(env, table, kind):
+    """Busy ("running txns ... larger than limit"), no reply at all, or committed with the reply
+    lost: the retry reuses delta labels (a committed one is skipped after checking its state) and
+    reloads a full table into a fresh staging table; the rows end exactly equal either way."""
+    change(env, table, 200)
+    starrocks_fault(env, table, kind)
+    result = run(env, table)
+    assert result.success, step_failures(result)
+    assert retries(result) == 1
+    assert_equal(env, table)
+    ids = [r[0] for r in e2e.starrocks_rows(env["devservers"], f"SELECT id FROM {DB}_dbo.{table}")]
+    assert len(ids) == len(set(ids)) == 12000
+
+
+def test_a_starrocks_that_keeps_refusing_fails_with_its_reason_and_the_live_table_is_unchanged(env):
+    before = layers(env, "full_t")[2]
+    change(env, "full_t", 10)
+    starrocks_fault(env, "full_t", "refuse", times=0)
+    try:
+        result = run(env, "full_t")
+    finally:
+        starrocks_fault(env, "full_t", "clear")
+    assert not result.success
+    assert retries(result) == 2
+    message = step_failures(result)[-1]
+    assert f"{DB}.dbo.full_t" in message and "larger than limit" in message
+    assert "the live StarRocks table was left unchanged" in message
+    assert layers(env, "full_t")[2] == before
+    leftovers = e2e.starrocks_rows(env["devservers"], "SELECT table_name FROM information_schema.tables "
+                                                      f"WHERE table_schema = '{DB}_dbo' AND table_name LIKE 'full_t%'")
+    assert run(env, "full_t").success
+    assert_equal(env, "full_t")
+    after = e2e.starrocks_rows(env["devservers"], "SELECT table_name FROM information_schema.tables "
+                                                  f"WHERE table_schema = '{DB}_dbo' AND table_name LIKE 'full_t%'")
+    assert len(leftovers) >= 1 and after == [("full_t",)]  # the failed run's staging table is cleaned up
