@@ -180,3 +180,49 @@ def test_a_starrocks_that_keeps_refusing_fails_with_its_reason_and_the_live_tabl
     after = e2e.starrocks_rows(env["devservers"], "SELECT table_name FROM information_schema.tables "
                                                   f"WHERE table_schema = '{DB}_dbo' AND table_name LIKE 'full_t%'")
     assert len(leftovers) >= 1 and after == [("full_t",)]  # the failed run's staging table is cleaned up
+
+
+# --- data StarRocks cannot take -----------------------------------------------------------------
+def test_rows_starrocks_filters_fail_the_load_with_the_reason_from_the_error_url(env):
+    """Never a silent partial load: strict mode, max_filter_ratio 0, and the ErrorURL's rows in the message."""
+    from mssql_starrocks.defs.migration.resources import starrocks_settings_from_env
+    from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksLoadError, json_chunks
+
+    client = StarRocksClient(starrocks_settings_from_env(env["devservers"]))
+    client.ensure_database("faults_sr")
+    client.execute("DROP TABLE IF EXISTS faults_sr.narrow")
+    client.execute("CREATE TABLE faults_sr.narrow (id INT NOT NULL, code VARCHAR(4)) DUPLICATE KEY(id) "
+                   "DISTRIBUTED BY HASH(id) BUCKETS 1")
+    rows = [{"id": 1, "code": "ok"}, {"id": 2, "code": "ÄÖÜ!"}, {"id": 3, "code": "fine"}]  # ÄÖÜ! = 7 bytes
+    with pytest.raises(StarRocksLoadError) as err:
+        client.stream_load("faults_sr", "narrow", "narrow_1", json_chunks(iter(rows)), columns=["id", "code"])
+    message = str(err.value)
+    assert "too many filtered rows" in message and "total=3 loaded=0 filtered=1" in message
+    assert "first rejected rows (from ErrorURL)" in message and "ÄÖÜ!" in message
+    assert client.count("faults_sr", "narrow") == 0  # all or nothing
+
+
+def test_a_value_over_starrocks_limit_is_refused_by_column_before_starrocks_changes(env):
+    devservers = env["devservers"]
+    sql(devservers, "IF OBJECT_ID('dbo.big_text') IS NOT NULL DROP TABLE dbo.big_text")
+    sql(devservers, "CREATE TABLE dbo.big_text (id INT NOT NULL PRIMARY KEY, body NVARCHAR(MAX))")
+    sql(devservers, "INSERT INTO dbo.big_text (id, body) VALUES (1, N'small'), (2, REPLICATE(N'é', 600000))")
+    work = env["env"]["MSSQL_STARROCKS_TABLES_FILE"]
+    from pathlib import Path
+
+    tables = Path(work).with_name("big_text.yaml")
+    tables.write_text(f"version: 1\ndatabase: {DB}\ntables:\n  - schema: dbo\n    name: big_text\n"
+                      "    key_columns: [id]\n")
+    product = {**env["env"], "MSSQL_STARROCKS_TABLES_FILE": str(tables)}
+    with e2e.environ(product):
+        defs = e2e.load_definitions()
+        result = e2e.run_assets(defs, f"raw/{DB}/dbo/big_text*", env["instance"], raise_on_error=False)
+    assert not result.success
+    assert retries(result) == 0  # permanent: no retry can fix it
+    message = step_failures(result)[-1]
+    assert "column body (NVARCHAR(MAX) -> VARCHAR(1048576)) holds a value of 1,200,000 bytes" in message
+    assert "StarRocks was not changed" in message and "exclude_columns" in message
+    assert not e2e.starrocks_rows(devservers, "SELECT table_name FROM information_schema.tables "
+                                              f"WHERE table_schema = '{DB}_dbo' AND table_name = 'big_text'")
+    with e2e.environ(env["env"]):  # the module's definitions again for the other tests
+        e2e.load_definitions()
