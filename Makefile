@@ -15,3 +15,6 @@ dagit: bootstrap
 
 down:
 	.venv/bin/python -m mssql_starrocks_devservers down
+
+benchmark: bootstrap
+	.venv/bin/python benchmarks/run.py $(if $(ROWS),--rows $(ROWS),)

@@ -226,3 +226,4 @@ def test_killed_during_the_starrocks_load_then_rerun_loses_and_doubles_nothing(c
         requests.post(f"{fe}/api/_devservers/fault", auth=auth, timeout=10,
                       json={"db": f"{DB}_dbo", "table": TABLE, "kind": "clear"})
     rerun_and_check(crash, "rerun-starrocks", expect_extract=None)
+

@@ -55,10 +55,9 @@ class IcebergSettings:
                 f"{p}.catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
                 f"{p}.uri": f"jdbc:sqlite:{root / 'catalog.db'}",
                 f"{p}.jdbc.schema-version": "V1",
-                # SQLite pragmas for the JDBC connections: WAL so that a reader (Dagit, a check, a
-                # test) never blocks a commit, and a busy timeout instead of failing at once when
-                # two runs commit at the same moment.
-                f"{p}.jdbc.journal_mode": "WAL",
+                # Wait for a lock instead of failing at once when two runs commit at the same
+                # moment. (Not WAL: a pooled catalog connection that keeps a read snapshot open
+                # then fails every later commit with SQLITE_BUSY_SNAPSHOT.)
                 f"{p}.jdbc.busy_timeout": "60000",
                 f"{p}.warehouse": warehouse,
             })
