@@ -246,7 +246,9 @@ def run(selection: str) -> None:
     job = defs.resolve_implicit_global_asset_job_def()
     sel = dg.AssetSelection.from_string(selection) if selection != "*" else dg.AssetSelection.all()
     keys = sel.resolve(defs.resolve_asset_graph())
-    result = job.execute_in_process(instance=instance, asset_selection=list(keys), raise_on_error=False)
+    graph = defs.resolve_asset_graph()
+    total = len(keys) + sum(1 for c in graph.asset_check_keys if c.asset_key in keys)
+    result = _execute_with_progress(job, instance, list(keys), total)
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     failed_checks = [e for e in checks if not e.event_specific_data.passed]
     mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
@@ -259,6 +261,45 @@ def run(selection: str) -> None:
         for step, message in step_failures(result.all_events).items():
             click.echo(f"  step failed: {step}: {message}", err=True)
         raise SystemExit(1)
+
+
+def _execute_with_progress(job, instance, keys, total: int):
+    """Run in a worker thread; the CLI shows a progress bar of finished steps (assets and checks)
+    read from the run's event log, so a long migration shows where it is."""
+    import threading
+    import time
+    import uuid
+
+    import dagster as dg
+
+    run_id = str(uuid.uuid4())
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["result"] = job.execute_in_process(instance=instance, asset_selection=keys, raise_on_error=False,
+                                                       run_id=run_id)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="mssql-starrocks-run", daemon=True)
+    worker.start()
+    finished = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED}
+    with click.progressbar(length=total, label=f"run {run_id[:8]}: steps", show_pos=True,
+                           file=sys.stdout) as bar:
+        done = 0
+        while worker.is_alive():
+            worker.join(timeout=1.0)
+            try:
+                now = len(instance.all_logs(run_id, of_type=finished))
+            except Exception:  # noqa: BLE001 - the run may not be stored yet
+                continue
+            if now > done:
+                bar.update(now - done)
+                done = now
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def step_failures(events) -> dict[str, str]:

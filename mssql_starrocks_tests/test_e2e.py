@@ -160,6 +160,7 @@ def test_headless_run_command_reports_checks(demo):
                    env=demo["env"], timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "1 asset(s) materialized, 2/2 check(s) passed" in done.stdout
+    assert ": steps" in done.stdout  # the progress bar of finished steps
 
 
 # --- values ---------------------------------------------------------------------------------
