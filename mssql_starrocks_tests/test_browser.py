@@ -224,6 +224,8 @@ def test_a_table_chain_materialized_from_the_ui_passes_its_checks(devservers, tm
                 page.screenshot(path=shots["03-checks-passed-graph"])
                 for layer, (check, counts) in CHECKS.items():
                     page.goto(f"{base}/assets/{layer}/{TABLE}?view=checks", wait_until="domcontentloaded")
+                    # The tab opens on the first check by name; open the row-count check.
+                    page.get_by_text(check, exact=True).first.click(timeout=UI_TIMEOUT_MS)
                     expect(page.get_by_text(f"{counts} = {source_rows}", exact=True)).to_be_visible(
                         timeout=UI_TIMEOUT_MS)
                     expect(page.get_by_text(check, exact=True).first).to_be_visible()

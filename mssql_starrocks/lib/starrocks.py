@@ -28,6 +28,10 @@ from mssql_starrocks.lib.names import quote_starrocks as q
 STAGING_MARK = "__load_"
 
 
+class StarRocksAccessDenied(RuntimeError):
+    """Wrong user or password (MySQL error 1045): no retry can fix it."""
+
+
 class StarRocksLoadError(RuntimeError):
     """A Stream Load that did not load all of its rows; the message carries StarRocks' reason."""
 
@@ -75,7 +79,8 @@ class StarRocksClient:
                 autocommit=True, charset="utf8mb4", connect_timeout=s.connect_timeout_s,
             )
         except pymysql.MySQLError as exc:
-            raise RuntimeError(f"cannot connect to {s.display} as {s.user}: {_mysql_message(exc)}") from None
+            error = StarRocksAccessDenied if exc.args and exc.args[0] == 1045 else RuntimeError
+            raise error(f"cannot connect to {s.display} as {s.user}: {_mysql_message(exc)}") from None
         try:
             yield conn
         finally:

@@ -21,6 +21,7 @@ from mssql_starrocks.lib.config import TablesFileError
 from mssql_starrocks.lib.mssql import SourceError
 from mssql_starrocks.lib.schema import SchemaError, TableSchemaPlan
 from mssql_starrocks.lib.sr_load import StarRocksLoadFailed
+from mssql_starrocks.lib.starrocks import StarRocksAccessDenied
 from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys
 
 
@@ -81,7 +82,7 @@ def _description(plan: TablePlan, layer: str) -> str:
 # to repeat (the landing and StarRocks tables are replaced atomically, merges and labelled loads
 # are idempotent). Problems a retry cannot fix fail at once, with their message as the failure.
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
-PERMANENT = (SchemaError, SourceError, StarRocksLoadFailed, TablesFileError)
+PERMANENT = (SchemaError, SourceError, StarRocksLoadFailed, StarRocksAccessDenied, TablesFileError)
 
 
 def _summary(exc: BaseException) -> str:
