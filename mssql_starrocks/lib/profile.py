@@ -10,6 +10,7 @@ mapped forms (rounding, microseconds, collation order) differ legitimately.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from mssql_starrocks.lib.names import quote_starrocks, quote_tsql
 from mssql_starrocks.lib.schema import TableSchemaPlan
@@ -55,17 +56,11 @@ def profile_queries(ms: list[Measure], *, source_table: str, target_table: str) 
 
 
 def _normal(value):
-    if value is None:
-        return None
+    """Compare numbers by value (7 = 7.00 = Decimal('7')), whatever type each driver returns."""
     if isinstance(value, bool):
         return int(value)
-    try:
-        from decimal import Decimal
-
-        if isinstance(value, (int, Decimal)):
-            return Decimal(value).normalize()
-    except Exception:  # noqa: BLE001
-        pass
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value).normalize()
     return value
 
 

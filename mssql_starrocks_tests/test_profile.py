@@ -1,0 +1,39 @@
+"""Column profile queries and their comparison (pure)."""
+
+import decimal
+
+from mssql_starrocks.lib import profile
+from mssql_starrocks.lib import schema as sch
+from mssql_starrocks.lib.typemap import SourceColumn
+
+COLUMNS = [
+    SourceColumn("Order ID", "int", nullable=False, ordinal=1),
+    SourceColumn("Note", "nvarchar", max_length=100, ordinal=2),
+    SourceColumn("Price", "money", ordinal=3),
+    SourceColumn("Ratio", "float", ordinal=4),
+]
+
+
+def test_measures_cover_non_nulls_exact_ranges_and_only_columns_starrocks_has():
+    plan = sch.build("demo.dbo.t", COLUMNS, key_columns=["Order ID"])
+    labels = [m.label for m in profile.measures(plan, {"order_id", "note", "price", "ratio"})]
+    assert labels == ["rows", "non-null order_id", "min order_id", "max order_id", "non-null note",
+                      "non-null price", "min price", "max price", "non-null ratio"]  # no float extremes
+    added_since = [m.label for m in profile.measures(plan, {"order_id"})]
+    assert "non-null note" not in added_since
+    src, dst = profile.profile_queries(profile.measures(plan, {"order_id"}), source_table="[d].[dbo].[t]",
+                                       target_table="`d_dbo`.`t`")
+    assert src == ("SELECT COUNT_BIG(*), SUM(CASE WHEN [Order ID] IS NULL THEN 0 ELSE 1 END), MIN([Order ID]), "
+                   "MAX([Order ID]) FROM [d].[dbo].[t]")
+    assert dst == "SELECT COUNT(*), COUNT(`order_id`), MIN(`order_id`), MAX(`order_id`) FROM `d_dbo`.`t`"
+    keys = profile.distinct_keys_sql(plan, source_table="[d].[dbo].[t]", target_table="`d_dbo`.`t`")
+    assert keys == ("SELECT COUNT_BIG(*) FROM (SELECT DISTINCT [Order ID] FROM [d].[dbo].[t]) AS k",
+                    "SELECT COUNT(*) FROM (SELECT DISTINCT `order_id` FROM `d_dbo`.`t`) AS k")
+
+
+def test_compare_matches_numbers_by_value_and_names_each_difference():
+    labels = ["rows", "max price", "non-null note", "min day"]
+    same = profile.compare(labels, [3, decimal.Decimal("7.5000"), 2, None], [3, decimal.Decimal("7.5"), 2, None])
+    assert same == []
+    diff = profile.compare(labels, [3, decimal.Decimal("7.5"), 2, None], [3, decimal.Decimal("7.4"), 1, None])
+    assert diff == ["max price: SQL Server 7.5, StarRocks 7.4", "non-null note: SQL Server 2, StarRocks 1"]
