@@ -94,6 +94,24 @@ def retries(result) -> int:
     return sum(1 for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY")
 
 
+def assert_failure_recorded_on_the_asset(state, result, asset: str, text: str) -> None:
+    """The run-failure sensor records the failure on the table's asset: table, step and error."""
+    from mssql_starrocks.defs.migration.sensors import migration_failure_sensor
+
+    instance = state["instance"]
+    failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0].dagster_event
+    context = dg.build_run_status_sensor_context(
+        sensor_name="migration_failure_sensor", dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id), dagster_event=failure).for_run_failure()
+    migration_failure_sensor(context)
+    records = instance.get_event_records(dg.EventRecordsFilter(
+        event_type=dg.DagsterEventType.ASSET_OBSERVATION, asset_key=dg.AssetKey.from_user_string(asset)), limit=1)
+    assert records, f"no failure recorded on {asset}"
+    metadata = {k: v.value for k, v in records[0].asset_observation.metadata.items()}
+    assert (metadata["table"], metadata["step"]) == (f"{DB}/dbo/full_t", "extract")
+    assert text in metadata["error"] and f"{DB}.dbo.full_t" in metadata["error"]
+
+
 def change(state, table: str, n: int) -> None:
     sql(state["devservers"], f"UPDATE dbo.{table} SET qty = qty + 1 WHERE id <= {n}")
 
@@ -137,6 +155,7 @@ def test_a_sql_server_that_keeps_failing_fails_the_extract_and_changes_no_target
     assert snapshot_id(env, "full_t") == before_snapshot
     _, iceberg, starrocks = layers(env, "full_t")
     assert iceberg == before[1] and starrocks == before[2]
+    assert_failure_recorded_on_the_asset(env, result, f"raw/{DB}/dbo/full_t", "extract failed")
     assert run(env, "full_t").success  # the fault gone, a plain re-run converges
     assert_equal(env, "full_t")
 

@@ -58,6 +58,8 @@ def failure_records(step_failures, asset_keys_by_step: dict[str, list[dg.AssetKe
     observations = []
     for event in step_failures:
         error = event.event_specific_data.error if event.event_specific_data else None
+        while error is not None and error.cause is not None and "Exceeded max_retries" in error.message:
+            error = error.cause  # the last attempt's own error, not Dagster's retry summary
         message = (error.message.strip().splitlines() or [""])[0] if error else "unknown error"
         for key in asset_keys_by_step.get(event.step_key, []):
             layer = key.path[0]
