@@ -108,7 +108,8 @@ def assert_failure_recorded_on_the_asset(state, result, asset: str, text: str) -
         event_type=dg.DagsterEventType.ASSET_OBSERVATION, asset_key=dg.AssetKey.from_user_string(asset)), limit=1)
     assert records, f"no failure recorded on {asset}"
     metadata = {k: v.value for k, v in records[0].asset_observation.metadata.items()}
-    assert (metadata["table"], metadata["step"]) == (f"{DB}/dbo/full_t", "extract")
+    assert (metadata["table"], metadata["step"], metadata["failed_run_id"]) == (
+        f"{DB}/dbo/full_t", "extract", result.run_id)
     assert text in metadata["error"] and f"{DB}.dbo.full_t" in metadata["error"]
 
 

@@ -53,7 +53,8 @@ def _build_change_sensor(*, minimum_interval_seconds: int) -> dg.SensorDefinitio
 LAYER_STEP = {"raw": "extract", "iceberg": "iceberg commit", "starrocks": "starrocks load"}
 
 
-def failure_records(step_failures, asset_keys_by_step: dict[str, list[dg.AssetKey]]) -> list[dg.AssetObservation]:
+def failure_records(run_id: str, step_failures,
+                    asset_keys_by_step: dict[str, list[dg.AssetKey]]) -> list[dg.AssetObservation]:
     """One observation per failed step's asset, naming the table, the step and the error's first line."""
     observations = []
     for event in step_failures:
@@ -64,7 +65,7 @@ def failure_records(step_failures, asset_keys_by_step: dict[str, list[dg.AssetKe
         for key in asset_keys_by_step.get(event.step_key, []):
             layer = key.path[0]
             observations.append(dg.AssetObservation(asset_key=key, metadata={
-                "failed_run_id": event.run_id,
+                "failed_run_id": run_id,
                 "table": "/".join(key.path[1:]),
                 "step": LAYER_STEP.get(layer, layer),
                 "error": message[:2000],
@@ -83,7 +84,7 @@ def migration_failure_sensor(context: dg.RunFailureSensorContext):
         for output in step.outputs:
             if output.properties and output.properties.asset_key:
                 keys_by_step.setdefault(step.key, []).append(output.properties.asset_key)
-    for observation in failure_records(failures, keys_by_step):
+    for observation in failure_records(context.dagster_run.run_id, failures, keys_by_step):
         context.log.error(f"{observation.metadata['table'].value}: {observation.metadata['step'].value} failed in run "
                           f"{context.dagster_run.run_id}: {observation.metadata['error'].value}")
         context.instance.report_runless_asset_event(observation)
