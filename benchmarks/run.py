@@ -283,18 +283,17 @@ def post_stream_load(sr: dict, database: str, table: str, label: str, body: byte
 
 
 def json_body(batch) -> bytes:
-    """Rows as the product encodes them (sr_load._jsonable + starrocks.json_chunks)."""
-    from mssql_starrocks.lib import sr_load
-    from mssql_starrocks.lib.starrocks import json_chunks
+    """Rows as the product encodes them (sr_json.rows_json)."""
+    from mssql_starrocks.lib.sr_json import rows_json
 
-    return b"".join(json_chunks(sr_load._jsonable(batch).to_pylist()))
+    return rows_json(batch)
 
 
 def csv_body(batch) -> bytes:
     """The same rows as tab-separated text (\\N = NULL); for comparison only."""
-    from mssql_starrocks.lib import sr_load
+    from mssql_starrocks.lib.sr_json import jsonable
 
-    cols = [c.to_pylist() for c in sr_load._jsonable(batch).columns]
+    cols = [c.to_pylist() for c in jsonable(batch).columns]
     lines = []
     for row in zip(*cols):
         lines.append("\t".join("\\N" if v is None else ("1" if v is True else "0" if v is False else str(v))
@@ -329,15 +328,6 @@ def main() -> int:
                         help="rows posted to measure the Stream Load ceiling (default: min(rows, 100,000))")
     parser.add_argument("--csv-ceiling", action="store_true",
                         help="also measure Stream Load with CSV bodies of the same rows (for comparison)")
-    parser.add_argument("--prototypes", action="store_true",
-                        help="also run (c): the project's defaults with the prototypes of benchmarks/prototypes.py "
-                             "(reported, never used for the speedup line)")
-    parser.add_argument("--prototype-rows-per-load", type=int, default=25_000,
-                        help="(c): rows per Stream Load in the pipelined loader (default 25,000)")
-    parser.add_argument("--prototype-encoder", choices=("arrow", "python"), default="arrow",
-                        help="(c): JSON built by Arrow kernels (default) or by the product's Python encoder")
-    parser.add_argument("--prototype-splits", type=int, default=None,
-                        help="(c): extract.num_partitions for the prototype run (default: the project's auto)")
     parser.add_argument("--master", default="local[*]", help="Spark master (default local[*], the project's)")
     parser.add_argument("--driver-memory", default="1g", help="spark.driver.memory (default 1g, Spark's and the project's)")
     parser.add_argument("--state-dir", type=Path, default=None,
@@ -435,18 +425,12 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     sr_client = StarRocksClient(sr)
     client = MssqlClient(mssql)
     # The tables file as `mssql-starrocks discover` writes it: the key from the catalog, all else default.
-    extract_override = (f", extract: {{num_partitions: {args.prototype_splits}}}"
-                        if args.prototype_splits else "")
     tables_file = work / "tables.yaml"
     tables_file.write_text(f"version: 1\ndatabase: {DB}\ntables:\n"
                            f"  - {{schema: dbo, name: {TABLE}, key_columns: [order_id]}}\n"
                            f"  - {{schema: dbo, name: {WARMUP_TABLE}, key_columns: [order_id]}}\n")
-    proto_file = work / "tables-prototypes.yaml"  # same source table, its own targets
-    proto_file.write_text(f"version: 1\ndatabase: {DB}\ntables:\n"
-                          f"  - {{schema: dbo, name: {TABLE}, key_columns: [order_id], "
-                          f"target_name: {TABLE}_proto{extract_override}}}\n")
     main_plan, warmup_plan = cfg.load_plans(tables_file)
-    plans = {"main": main_plan, "warmup": warmup_plan, "proto": cfg.load_plans(proto_file)[0]}
+    plans = {"main": main_plan, "warmup": warmup_plan}
     plan = plans["main"]
     model = plan.starrocks.model or ("primary_key" if plan.spec.key_columns else "duplicate")
 
@@ -520,11 +504,6 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
         seed_extract(WARMUP_TABLE)
         seed_starrocks(WARMUP_TABLE, args.warmup_rows)
         ours(plans["warmup"], args.warmup_rows)
-        if args.prototypes:
-            from prototypes import applied
-
-            with applied(args.prototype_rows_per_load, args.prototype_encoder == "arrow"):
-                ours(plans["warmup"], args.warmup_rows)
 
     # --- ceiling 1: the SQL Server stand-in's drain rate through mssql-jdbc --------------------
     schema_plan = pipeline.source_schema(client, plan)
@@ -559,20 +538,6 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     mem["ours"] = memory.read()
     loads = ours_out["starrocks"].metadata["loads"]
     extract_meta = ours_out["extract"].metadata
-
-    if args.prototypes:
-        from prototypes import applied
-
-        measurements["proto"] = {}
-        memory.reset()
-        log(f"(c) project defaults + prototypes on {n:,} rows (pipelined Stream Loads of "
-            f"<= {args.prototype_rows_per_load:,} rows, {args.prototype_encoder} JSON encoder" +
-            (f", extract num_partitions {args.prototype_splits}" if args.prototype_splits else "") + ")")
-        with applied(args.prototype_rows_per_load, args.prototype_encoder == "arrow"):
-            proto_out = ours(plans["proto"], n, measurements["proto"])
-        mem["proto"] = memory.read()
-        proto_loads = proto_out["starrocks"].metadata["loads"]
-        proto_splits = proto_out["extract"].metadata["splits"]
 
     # --- ceiling 2: the StarRocks stand-in's Stream Load rate, pre-built bodies ---------------
     iceberg_table = pipeline.iceberg_table(catalog, plan)
@@ -622,7 +587,7 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     memory.stop()
 
     # --- report -------------------------------------------------------------------------------
-    variants = [v for v in ("seed", "ours", "proto") if v in measurements]
+    variants = [v for v in ("seed", "ours") if v in measurements]
     secs = {v: {h: measurements[v].get(h, {}).get("seconds") for h in HOPS} for v in variants}
     totals = {v: sum(x for x in secs[v].values() if x) for v in variants}
     hop_ceiling = {"extract": extract_ceiling, "iceberg": None, "starrocks": load_ceiling}
@@ -632,10 +597,6 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     print(f"(a) seed: 1 JDBC partition, JDBC insert batchsize {args.seed_batchsize} with rewriteBatchedStatements")
     print(f"(b) ours: {extract_meta['splits']} extract split(s) ({extract_meta['split_method']}), "
           f"{loads} Stream Load(s)")
-    if "proto" in variants:
-        print(f"(c) ours + prototypes (benchmarks/prototypes.py): {proto_splits} extract split(s), {proto_loads} "
-              f"pipelined Stream Load(s) of <= {args.prototype_rows_per_load:,} rows, JSON built by "
-              f"{'Arrow kernels' if args.prototype_encoder == 'arrow' else 'the product encoder'}")
     print()
     head = (f"{'hop':<11}{'seed s':>8}{'seed rows/s':>13}{'ours s':>8}{'ours rows/s':>13}{'ours/seed':>11}"
             f"{'ceiling rows/s':>16}{'ours/ceiling':>14}")
@@ -658,18 +619,6 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     speedup = totals["seed"] / totals["ours"]
     print(f"issue 5 targets (reported, never enforced): end-to-end {speedup:.1f}x "
           f"({'>=' if speedup >= 3 else 'below'} 3x); " + "; ".join(verdicts))
-    if "proto" in variants:
-        print()
-        print(f"{'(c) hop':<11}{'proto s':>8}{'proto rows/s':>13}{'proto/seed':>11}{'proto/ours':>11}"
-              f"{'proto/ceiling':>15}")
-        for hop in HOPS:
-            pc, c = secs["proto"][hop], hop_ceiling[hop]
-            rp = n / pc
-            ra = _rate(n, secs["seed"][hop])
-            print(f"{hop:<11}{pc:>8.1f}{rp:>13,.0f}{(f'{rp / ra:.1f}x' if ra else '-'):>11}"
-                  f"{secs['ours'][hop] / pc:>10.1f}x{(f'{rp / c:.2f}' if c else '-'):>15}")
-        print(f"{'end-to-end':<11}{totals['proto']:>8.1f}{n / totals['proto']:>13,.0f}"
-              f"{totals['seed'] / totals['proto']:>10.1f}x{totals['ours'] / totals['proto']:>10.1f}x")
     print()
     for hop in HOPS:
         print("  " + HOP_TITLES[hop])

@@ -1,16 +1,17 @@
 """Moving an Iceberg snapshot into StarRocks: full reloads and exactly-once deltas.
 
-Full reload: the snapshot is Stream Loaded (one labelled transaction per Spark partition, in
-parallel) into a fresh staging table, the staging table's row count is checked against the
-snapshot, and `ALTER TABLE ... SWAP WITH` replaces the live table atomically. A failure at any
+Full reload: the snapshot is Stream Loaded (labelled transactions of up to
+`StarRocksSettings.load_max_bytes` of JSON each, the Spark partitions in parallel) into a
+fresh staging table, the staging table's row count is checked against the snapshot, and `ALTER TABLE ... SWAP WITH` replaces the live table atomically. A failure at any
 point leaves the live table as it was; a leftover staging table is dropped by the next run.
 
 Delta (incremental / change_tracking tables, PRIMARY KEY model): the rows that changed
 between the Iceberg snapshot last loaded and the current one are read from the landing
 snapshots those commits came from, reduced to the last change per key, and Stream Loaded as
-upserts (`__op` 0) and deletes (`__op` 1). Labels are derived from the target snapshot and
-the partition, and partitions are hash-partitioned by key with a fixed count, so a retried
-load maps the same rows to the same labels: a finished label is skipped, never doubled.
+upserts (`__op` 0) and deletes (`__op` 1). Labels are derived from the target snapshot, the
+partition and the chunk; partitions are hash-partitioned by key with a fixed count and sorted
+by key, so a retried load maps the same rows to the same labels: a finished label is skipped,
+never doubled.
 The snapshot loaded is recorded in `<database>.mssql_starrocks_state` only after every load
 finished; replaying a delta is harmless because upserts and deletes by key are idempotent.
 """
@@ -18,6 +19,7 @@ finished; replaying a delta is harmless because upserts and deletes by key are i
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import schema as sch
 from mssql_starrocks.lib.names import quote_spark
 from mssql_starrocks.lib.starrocks import (
-    STAGING_MARK, StarRocksClient, StarRocksLoadError, StarRocksSettings, json_chunks, make_label, stream_load,
+    STAGING_MARK, StarRocksClient, StarRocksLoadError, StarRocksSettings, make_label, stream_load,
 )
 
 STATE_TABLE = "mssql_starrocks_state"
@@ -80,80 +82,81 @@ class LoadOutcome:
 
 
 def _make_loader(settings: StarRocksSettings, database: str, table: str, label_prefix: str,
-                 columns: list[str], binary_columns: list[str], with_op: bool):
-    """The function each Spark task runs: its rows become one labelled Stream Load."""
+                 columns: list[str], binary_columns: list[str], with_op: bool, max_load_bytes: int):
+    """The function each Spark task runs: its rows become labelled Stream Loads of at most about
+    `max_load_bytes` each, the next body encoded while the previous load is in flight. Chunk
+    boundaries depend only on the partition's rows in order, so a retry of the same rows in the
+    same order gets the same labels."""
     header_columns = [HEX_PREFIX + c if c in binary_columns else c for c in columns]
     exprs = {c: f"to_binary(`{HEX_PREFIX + c}`, 'hex')" for c in binary_columns}
+    renamed = {c: HEX_PREFIX + c for c in binary_columns}
     if with_op:
         header_columns.append(OP_COLUMN)
 
     def load_partition(batches):
+        from concurrent.futures import ThreadPoolExecutor
+
         import pyarrow as pa
         from pyspark import TaskContext
 
+        from mssql_starrocks.lib.sr_json import join_arrays, rows_json
+
         part = TaskContext.get().partitionId()
-        label = f"{label_prefix}_p{part}"
-        counted = {"n": 0}
+        results: list[dict] = []
 
-        def rows():
-            for batch in batches:
-                for row in _jsonable(batch).to_pylist():
-                    counted["n"] += 1
-                    for c in binary_columns:
-                        row[HEX_PREFIX + c] = row.pop(c)
-                    yield row
-
-        try:
-            body = json_chunks(rows())
-            first = next(body)
-            if first == b"[]":
-                result, status, message, reused = {}, "Empty", "", False
-            else:
-                def chained():
-                    yield first
-                    yield from body
-
-                result = stream_load(settings, database, table, label, chained(), columns=header_columns,
+        def send(chunk: int, body: bytes, count: int) -> dict:
+            label = f"{label_prefix}_p{part}_c{chunk}"
+            try:
+                result = stream_load(settings, database, table, label, body, columns=header_columns,
                                      column_exprs=exprs, fmt="json")
                 status, message = result.get("Status", ""), result.get("Message", "")
                 reused = bool(result.get("reused"))
-        except StarRocksLoadError as exc:
-            result, status, message, reused = exc.result, "Fail", str(exc), False
-        except OSError as exc:  # incl. requests' errors: the reply never came, the outcome is unknown here
-            result, status, reused = {}, "Fail", False
-            message = (f"connection to StarRocks lost during Stream Load {label} ({type(exc).__name__}); "
-                       "a retry reuses the label, so a load that did commit is not applied twice")
-        yield pa.RecordBatch.from_pylist([{
-            "partition": part, "label": label, "status": status,
-            "loaded": int(result.get("NumberLoadedRows", 0) or 0),
-            "filtered": int(result.get("NumberFilteredRows", 0) or 0),
-            "total": int(result.get("NumberTotalRows", counted["n"]) or 0),
-            "reused": reused, "message": message,
-        }], schema=pa.schema([("partition", pa.int32()), ("label", pa.string()), ("status", pa.string()),
-                              ("loaded", pa.int64()), ("filtered", pa.int64()), ("total", pa.int64()),
-                              ("reused", pa.bool_()), ("message", pa.string())]))
+            except StarRocksLoadError as exc:
+                result, status, message, reused = exc.result, "Fail", str(exc), False
+            except OSError as exc:  # incl. requests' errors: the reply never came, the outcome is unknown here
+                result, status, reused = {}, "Fail", False
+                message = (f"connection to StarRocks lost during Stream Load {label} ({type(exc).__name__}); "
+                           "a retry reuses the label, so a load that did commit is not applied twice")
+            return {"partition": part, "label": label, "status": status,
+                    "loaded": int(result.get("NumberLoadedRows", 0) or 0),
+                    "filtered": int(result.get("NumberFilteredRows", 0) or 0),
+                    "total": int(result.get("NumberTotalRows", count) or 0),
+                    "reused": reused, "message": message}
+
+        chunks = itertools.count()
+        with ThreadPoolExecutor(1) as pool:  # one load in flight while the next body is encoded
+            in_flight: list = []
+
+            def submit(bodies: list[bytes], count: int) -> bool:
+                """Send the next load once the previous one is done; False once any load failed."""
+                body = join_arrays(bodies)
+                results.extend(f.result() for f in in_flight)
+                in_flight[:] = [pool.submit(send, next(chunks), body, count)]
+                return all(r["status"] in OK_STATUSES for r in results)
+
+            pending: list[bytes] = []
+            size = count = 0
+            for batch in batches:
+                if batch.num_rows:
+                    pending.append(rows_json(batch, renamed))
+                    size += len(pending[-1])
+                    count += batch.num_rows
+                if size >= max_load_bytes:
+                    if not submit(pending, count):
+                        break  # the step fails; encoding the rest would be wasted
+                    pending, size, count = [], 0, 0
+            else:
+                if count:
+                    submit(pending, count)
+            results.extend(f.result() for f in in_flight)
+        if not results:
+            results.append({"partition": part, "label": f"{label_prefix}_p{part}", "status": "Empty", "loaded": 0,
+                            "filtered": 0, "total": 0, "reused": False, "message": ""})
+        yield pa.RecordBatch.from_pylist(results, schema=pa.schema([
+            ("partition", pa.int32()), ("label", pa.string()), ("status", pa.string()), ("loaded", pa.int64()),
+            ("filtered", pa.int64()), ("total", pa.int64()), ("reused", pa.bool_()), ("message", pa.string())]))
 
     return load_partition
-
-
-def _jsonable(batch):
-    """Dates, timestamps and decimals as StarRocks' text, formatted by Arrow (no Python datetimes,
-    which cannot hold every SQL Server value, and several times faster)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = []
-    for field, column in zip(batch.schema, batch.columns):
-        t = field.type
-        if pa.types.is_timestamp(t):
-            column = pc.strftime(column.cast(pa.timestamp("us")) if t.tz else column.cast(pa.timestamp("us")),
-                                 format="%Y-%m-%d %H:%M:%S")
-        elif pa.types.is_date(t):
-            column = pc.strftime(column.cast(pa.timestamp("s")), format="%Y-%m-%d")
-        elif pa.types.is_decimal(t):
-            column = column.cast(pa.string())
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def stream_load_dataframe(df, *, settings: StarRocksSettings, database: str, table: str, label_prefix: str,
@@ -161,9 +164,10 @@ def stream_load_dataframe(df, *, settings: StarRocksSettings, database: str, tab
     """Load every partition of `df` (columns in StarRocks order, plus __op if with_op)."""
     columns = [c.name for c in schema_plan.starrocks_order()]
     binary = [c.name for c in schema_plan.starrocks_order() if c.spark_type == "binary"]
-    loader = _make_loader(settings, database, table, label_prefix, columns, binary, with_op)
+    loader = _make_loader(settings, database, table, label_prefix, columns, binary, with_op,
+                          settings.load_max_bytes)
     results = [r.asDict() for r in df.mapInArrow(loader, LOAD_RESULT_SCHEMA).collect()]
-    return LoadOutcome(sorted(results, key=lambda r: r["partition"]), label_prefix)
+    return LoadOutcome(sorted(results, key=lambda r: (r["partition"], r["label"])), label_prefix)
 
 
 def _ordered(df, schema_plan: sch.TableSchemaPlan):
@@ -290,8 +294,10 @@ def apply_delta(df, *, client: StarRocksClient, database: str, table: str, targe
                 schema_plan: sch.TableSchemaPlan, partitions: int, table_label: str) -> LoadOutcome:
     from pyspark.sql import functions as F
 
-    keyed = df.repartition(max(1, partitions), *[F.col(quote_spark(k)) for k in schema_plan.key_columns])
-    # The label depends only on the target snapshot and the partition: a retry reuses it.
+    keys = [F.col(quote_spark(k)) for k in schema_plan.key_columns]
+    # Labels depend only on the target snapshot, the partition and the chunk: hash-partitioned
+    # by key and sorted by key (unique in a delta), a retry cuts the same chunks and reuses them.
+    keyed = df.repartition(max(1, partitions), *keys).sortWithinPartitions(*keys)
     prefix = make_label("msr", database, table, "delta", str(target_snapshot_id))
     outcome = stream_load_dataframe(keyed, settings=client.settings, database=database, table=table,
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=True)

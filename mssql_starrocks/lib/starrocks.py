@@ -49,6 +49,9 @@ class StarRocksSettings:
     password: str
     connect_timeout_s: int = 30
     load_timeout_s: int = 3600
+    # Rows per Stream Load transaction, by JSON size: large enough that a table is a few
+    # versions per tablet, small enough that a body is held in memory twice at most per task.
+    load_max_bytes: int = 64 * 1024 * 1024
 
     def __repr__(self) -> str:  # never print the password
         return f"StarRocksSettings(host={self.host!r}, query_port={self.query_port}, http_port={self.http_port}, user={self.user!r})"

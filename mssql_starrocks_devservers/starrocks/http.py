@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from mssql_starrocks_devservers.starrocks import loading
+from mssql_starrocks_devservers.starrocks import columnar, loading
 from mssql_starrocks_devservers.starrocks.engine import Engine, SrError
 
 STREAM_LOAD = re.compile(r"^/api/([^/]+)/([^/]+)/_stream_load$")
@@ -274,14 +274,13 @@ class StarRocksHttpServer(ThreadingHTTPServer):
                         "ExistingJobStatus": "FINISHED" if existing == "VISIBLE" else existing,
                         "Message": f"Label [{label}] has already been used."}
             try:
-                records, raw = parse_body(body, headers)
-                records = [_positional(r, table) for r in records]
-                mapping = loading.parse_columns_header(headers.get("columns"))
-                if mapping is not None:
-                    records = [r if "__error__" in r else _apply_mapping(r, mapping) for r in records]
-                strict = headers.get("strict_mode", "false").lower() == "true"
-                columns, ops, outcome = loading.prepare(table, records, strict=strict, raw_text=raw)
                 max_ratio = float(headers.get("max_filter_ratio") or 0)
+                fast = columnar.json_columns(table, body, headers)
+                if fast is not None:  # every row loads: converted column by column
+                    columns, ops, total = fast
+                    outcome = loading.Outcome(total=total, loaded=total)
+                else:
+                    columns, ops, outcome = _prepare_rows(table, body, headers)
             except (SrError, ValueError) as exc:
                 return {**base, "Status": "Fail", "Message": str(exc)}
             result = {**base, "NumberTotalRows": outcome.total, "NumberFilteredRows": outcome.filtered}
@@ -305,6 +304,17 @@ class StarRocksHttpServer(ThreadingHTTPServer):
                           BeginTxnTimeMs=0, StreamLoadPlanTimeMs=0, ReadDataTimeMs=0, WriteDataTimeMs=elapsed,
                           CommitAndPublishTimeMs=0)
             return result
+
+
+def _prepare_rows(table, body: bytes, headers: dict[str, str]):
+    """The exact path, row by row: every rejected row is named with StarRocks' reason."""
+    records, raw = parse_body(body, headers)
+    records = [_positional(r, table) for r in records]
+    mapping = loading.parse_columns_header(headers.get("columns"))
+    if mapping is not None:
+        records = [r if "__error__" in r else _apply_mapping(r, mapping) for r in records]
+    strict = headers.get("strict_mode", "false").lower() == "true"
+    return loading.prepare(table, records, strict=strict, raw_text=raw)
 
 
 def _positional(record: dict, table) -> dict:
@@ -333,7 +343,7 @@ def _separator(value: str | None, default: str) -> str:
         "\\n", "\n")
 
 
-def parse_body(body: bytes, headers: dict[str, str]) -> tuple[list[dict], list[str]]:
+def parse_body(body: bytes, headers: dict[str, str]) -> tuple[list[dict], "list[str] | _JsonText"]:
     """The body's rows as dicts (csv: positional names from `columns`), plus their text for error logs."""
     fmt = (headers.get("format") or "csv").lower()
     text = body.decode("utf-8")
@@ -360,8 +370,7 @@ def parse_body(body: bytes, headers: dict[str, str]) -> tuple[list[dict], list[s
             sources = names.sources if names else []
             data = [{(sources[i] if i < len(sources) else p): _json_path(d, p) for i, p in enumerate(paths)}
                     for d in data]
-        raw = [json.dumps(d, ensure_ascii=False)[:1000] for d in data]
-        return data, raw
+        return data, _JsonText(data)
     if fmt != "csv":
         raise ValueError(f"unknown data format: {fmt}")
     col_sep = _separator(headers.get("column_separator"), "\t")
@@ -386,6 +395,19 @@ def parse_body(body: bytes, headers: dict[str, str]) -> tuple[list[dict], list[s
     # Positional fields are named by the `columns` header, or by the table's column order (caller).
     names = mapping.sources if mapping else None
     return [_name_fields(r["__positional__"], names) for r in records], raw
+
+
+class _JsonText:
+    """The rows' text for the error log, made only for the rows that are rejected."""
+
+    def __init__(self, rows: list):
+        self.rows = rows
+
+    def __getitem__(self, index: int) -> str:
+        return json.dumps(self.rows[index], ensure_ascii=False)[:1000]
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _name_fields(fields: list, names: list[str] | None) -> dict:

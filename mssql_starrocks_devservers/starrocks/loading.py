@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mssql_starrocks_devservers.starrocks.engine import META, Engine, SrError, TableDef, qi
 from mssql_starrocks_devservers.starrocks.types import ConversionError, convert
@@ -211,12 +212,25 @@ def prepare(table: TableDef, records: list[dict[str, Any]], *, strict: bool, raw
     return columns, ops, outcome
 
 
-def commit(engine: Engine, table: TableDef, columns: list[list], ops: list[int], *, label: str | None,
+def commit(engine: Engine, table: TableDef, columns: list, ops: list[int], *, label: str | None,
            txn_id: int, overwrite: bool = False) -> None:
-    """Write accepted rows in one transaction (and record the label as VISIBLE with it)."""
+    """Write accepted rows (one list or Arrow array per column) in one transaction, recording
+    the label as VISIBLE with them. In a PRIMARY KEY table the last row of a key wins."""
     names = [c.name for c in table.columns]
     target = f"{qi(table.database)}.{qi(table.name)}"
     is_pk = table.keys_type in ("PRIMARY", "UNIQUE")
+    batch = pa.table([arrow_column(values, c.sr_type.name) for values, c in zip(columns, table.columns)],
+                     names=[f"c{i}" for i in range(len(names))])
+    if is_pk and ops:
+        keys = [f"c{names.index(k)}" for k in table.key_columns]
+        numbered = batch.append_column("__i", pa.array(range(len(ops)), pa.int64())).append_column(
+            "__o", pa.array(ops, pa.int8()))
+        last = numbered.group_by(keys, use_threads=False).aggregate([("__i", "max")])["__i_max"]
+        kept = numbered.take(pc.sort_indices(last))
+        upserts = kept.filter(pc.equal(kept["__o"], 0)).drop_columns(["__i", "__o"])
+        deletes = kept.filter(pc.equal(kept["__o"], 1)).select(keys)
+    else:
+        upserts, deletes = batch, None
     with engine.write_lock:
         db = engine.db
         db.execute("BEGIN")
@@ -228,28 +242,20 @@ def commit(engine: Engine, table: TableDef, columns: list[list], ops: list[int],
                            [table.database, label, txn_id, len(ops)])
             if overwrite:
                 db.execute(f"DELETE FROM {target}")
-            if ops:
-                if is_pk:
-                    keys = [names.index(k) for k in table.key_columns]
-                    last: dict[tuple, int] = {}
-                    for i in range(len(ops)):
-                        last[tuple(columns[k][i] for k in keys)] = i
-                    keep = sorted(last.values())
-                    deletes = [i for i in keep if ops[i] == 1]
-                    upserts = [i for i in keep if ops[i] == 0]
-                    if deletes:
-                        _delete_keys(db, target, table, [[columns[k][i] for k in keys] for i in deletes])
-                    if upserts:
-                        _insert(db, target, table, [[col[i] for i in upserts] for col in columns], replace=True)
-                else:
-                    _insert(db, target, table, columns, replace=False)
+            if deletes is not None and deletes.num_rows:
+                _delete_keys(db, target, table, deletes)
+            if upserts.num_rows:
+                _insert(db, target, table, upserts, replace=is_pk)
             db.execute("COMMIT")
         except Exception:
             db.execute("ROLLBACK")
             raise
 
 
-def _arrow_column(values: list, sr_name: str) -> pa.Array:
+def arrow_column(values, sr_name: str) -> pa.Array:
+    """Converted values as an Arrow array DuckDB casts to the column's type (arrays pass through)."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
     if sr_name == "LARGEINT":
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
     if sr_name == "VARBINARY":
@@ -271,13 +277,10 @@ def _arrow_column(values: list, sr_name: str) -> pa.Array:
     return pa.array(values)
 
 
-def _insert(db, target: str, table: TableDef, columns: list[list], replace: bool) -> None:
-    arrays = [_arrow_column(values, c.sr_type.name) for values, c in zip(columns, table.columns)]
-    names = [f"c{i}" for i in range(len(arrays))]
-    batch = pa.table(arrays, names=names)
+def _insert(db, target: str, table: TableDef, batch: pa.Table, replace: bool) -> None:
     db.register("__sr_load_batch", batch)
     try:
-        casts = ", ".join(f"CAST({n} AS {c.sr_type.duckdb})" for n, c in zip(names, table.columns))
+        casts = ", ".join(f"CAST({n} AS {c.sr_type.duckdb})" for n, c in zip(batch.column_names, table.columns))
         cols = ", ".join(qi(c.name) for c in table.columns)
         verb = "INSERT OR REPLACE INTO" if replace else "INSERT INTO"
         db.execute(f"{verb} {target} ({cols}) SELECT {casts} FROM __sr_load_batch")
@@ -285,14 +288,12 @@ def _insert(db, target: str, table: TableDef, columns: list[list], replace: bool
         db.unregister("__sr_load_batch")
 
 
-def _delete_keys(db, target: str, table: TableDef, keys: list[list]) -> None:
+def _delete_keys(db, target: str, table: TableDef, keys: pa.Table) -> None:
     key_cols = [table.column(k) for k in table.key_columns]
-    arrays = [_arrow_column([k[i] for k in keys], c.sr_type.name) for i, c in enumerate(key_cols)]
-    names = [f"k{i}" for i in range(len(arrays))]
-    db.register("__sr_delete_batch", pa.table(arrays, names=names))
+    db.register("__sr_delete_batch", keys)
     try:
         cond = " AND ".join(f"{target}.{qi(c.name)} = CAST(d.{n} AS {c.sr_type.duckdb})"
-                            for n, c in zip(names, key_cols))
+                            for n, c in zip(keys.column_names, key_cols))
         db.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM __sr_delete_batch d WHERE {cond})")
     finally:
         db.unregister("__sr_delete_batch")
