@@ -349,6 +349,7 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
         "loads": len(outcome.results),
         "loaded_rows": outcome.loaded,
         "filtered_rows": outcome.filtered,
+        "load_bytes": outcome.bytes,
         "reused_labels": outcome.reused,
         "model": plan.starrocks.model,
         "duration_s": round(elapsed, 3),

@@ -36,7 +36,7 @@ HEX_PREFIX = "__hex_"
 OP_COLUMN = "__op"
 OK_STATUSES = ("Success", "Publish Timeout", "Label Already Exists", "Empty")
 LOAD_RESULT_SCHEMA = ("partition int, label string, status string, loaded long, filtered long, total long, "
-                      "reused boolean, message string")
+                      "bytes long, reused boolean, message string")
 
 
 # Failures a later attempt can get past: StarRocks busy, a load timing out, the connection lost.
@@ -75,6 +75,10 @@ class LoadOutcome:
     @property
     def filtered(self) -> int:
         return sum(r["filtered"] for r in self.results)
+
+    @property
+    def bytes(self) -> int:
+        return sum(r["bytes"] for r in self.results)
 
     @property
     def reused(self) -> int:
@@ -121,7 +125,7 @@ def _make_loader(settings: StarRocksSettings, database: str, table: str, label_p
                     "loaded": int(result.get("NumberLoadedRows", 0) or 0),
                     "filtered": int(result.get("NumberFilteredRows", 0) or 0),
                     "total": int(result.get("NumberTotalRows", count) or 0),
-                    "reused": reused, "message": message}
+                    "bytes": len(body), "reused": reused, "message": message}
 
         chunks = itertools.count()
         with ThreadPoolExecutor(1) as pool:  # one load in flight while the next body is encoded
@@ -151,10 +155,11 @@ def _make_loader(settings: StarRocksSettings, database: str, table: str, label_p
             results.extend(f.result() for f in in_flight)
         if not results:
             results.append({"partition": part, "label": f"{label_prefix}_p{part}", "status": "Empty", "loaded": 0,
-                            "filtered": 0, "total": 0, "reused": False, "message": ""})
+                            "filtered": 0, "total": 0, "bytes": 0, "reused": False, "message": ""})
         yield pa.RecordBatch.from_pylist(results, schema=pa.schema([
             ("partition", pa.int32()), ("label", pa.string()), ("status", pa.string()), ("loaded", pa.int64()),
-            ("filtered", pa.int64()), ("total", pa.int64()), ("reused", pa.bool_()), ("message", pa.string())]))
+            ("filtered", pa.int64()), ("total", pa.int64()), ("bytes", pa.int64()), ("reused", pa.bool_()),
+            ("message", pa.string())]))
 
     return load_partition
 
