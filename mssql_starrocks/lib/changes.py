@@ -49,10 +49,10 @@ class ExtractPlan:
 
 
 def committed_state(spark, iceberg_table: str) -> dict[str, str]:
-    """The summary of the Iceberg table's current snapshot ({} if the table does not exist)."""
+    """The summary of the Iceberg table's last snapshot this project committed ({} if none)."""
     if not ice.table_exists(spark, iceberg_table):
         return {}
-    snap = ice.current_snapshot(spark, iceberg_table)
+    snap = ice.last_own_snapshot(spark, iceberg_table)
     return dict(snap["summary"]) if snap else {}
 
 

@@ -64,11 +64,30 @@ class StarRocksOptions(_Strict):
     replication_num: int | None = Field(None, gt=0, le=9)
 
 
+class MaintenanceOptions(_Strict):
+    """Iceberg upkeep of a table: an optional compaction asset (rewrite_data_files), on a cron."""
+
+    compaction: bool = False
+    schedule: str | None = None  # cron (UTC) for the compaction asset; null = run it by hand
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _check_cron(value)
+
+    @model_validator(mode="after")
+    def _schedule_needs_compaction(self) -> "MaintenanceOptions":
+        if self.schedule and not self.compaction:
+            raise ValueError("schedule is set but compaction is false (nothing to schedule)")
+        return self
+
+
 class Defaults(_Strict):
     load_mode: LoadMode = "full"
     schedule: str | None = None
     extract: ExtractOptions = ExtractOptions()
     starrocks: StarRocksOptions = StarRocksOptions()
+    maintenance: MaintenanceOptions = MaintenanceOptions()
 
 
 class TableSpec(_Strict):
@@ -86,6 +105,7 @@ class TableSpec(_Strict):
     schedule: str | None = None
     extract: ExtractOptions | None = None
     starrocks: StarRocksOptions | None = None
+    maintenance: MaintenanceOptions | None = None
     rename: dict[str, str] = {}
     exclude_columns: list[str] = []  # not migrated (e.g. a huge blob StarRocks cannot hold)
     description: str | None = None
@@ -238,6 +258,7 @@ class TablePlan(BaseModel):
     schedule: str | None
     extract: ExtractOptions
     starrocks: StarRocksOptions
+    maintenance: MaintenanceOptions = MaintenanceOptions()
 
     @property
     def source_schema(self) -> str:
@@ -306,6 +327,7 @@ def plans(tables_file: TablesFile) -> list[TablePlan]:
             schedule=spec.schedule if "schedule" in spec.model_fields_set else d.schedule,
             extract=spec.extract or d.extract,
             starrocks=_starrocks_options(spec.starrocks or d.starrocks, spec),
+            maintenance=spec.maintenance or d.maintenance,
         ))
     for plan in out:
         _check_mode(plan)

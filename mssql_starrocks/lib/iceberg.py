@@ -119,6 +119,19 @@ def current_snapshot(spark, qualified: str) -> dict[str, Any] | None:
     return _snapshot_row(rows[0]) if rows else None
 
 
+def last_own_snapshot(spark, qualified: str) -> dict[str, Any] | None:
+    """The newest snapshot in the current lineage that this project committed (it carries a run
+    id), so state and counts survive commits of other writers that only rewrite files, such as
+    a compaction by Glue's table optimizer or a user's maintenance job."""
+    rows = spark.sql(
+        f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary FROM {qualified}.snapshots s "
+        f"JOIN {qualified}.history h ON s.snapshot_id = h.snapshot_id "
+        f"WHERE h.is_current_ancestor AND s.summary['{RUN_ID_KEY}'] IS NOT NULL "
+        f"ORDER BY h.made_current_at DESC LIMIT 1"
+    ).collect()
+    return _snapshot_row(rows[0]) if rows else None
+
+
 def snapshot_by_id(spark, qualified: str, snapshot_id: int) -> dict[str, Any]:
     rows = spark.sql(
         f"SELECT snapshot_id, committed_at, operation, summary FROM {qualified}.snapshots "
@@ -191,3 +204,26 @@ def with_commit_properties(spark, properties: dict[str, str], fn) -> None:
         if task.error is not None:
             raise task.error from None
         raise
+
+
+def compact(spark, qualified: str, *, target_file_size_bytes: int, min_input_files: int = 2) -> dict:
+    """Rewrite small data files into files of about `target_file_size_bytes` (Iceberg's
+    rewrite_data_files, in the table's sort order): an Iceberg `replace` snapshot, same rows.
+
+    Like any other writer's, its snapshot carries none of this project's summary entries;
+    readers of state and counts look past it (`last_own_snapshot`), and the StarRocks load
+    sees no change in it (`sr_load.delta_chain`). Returns the counts and the files before/after.
+    """
+    before = current_snapshot(spark, qualified)
+    if before is None:
+        raise RuntimeError(f"{qualified} has no snapshot yet; nothing to compact")
+    catalog, _, table = qualified.partition(".")
+    row = spark.sql(
+        f"CALL {catalog}.system.rewrite_data_files(table => '{table}', strategy => 'sort', options => map("
+        f"'target-file-size-bytes', '{int(target_file_size_bytes)}', 'min-input-files', '{int(min_input_files)}'))"
+    ).collect()[0]
+    after = current_snapshot(spark, qualified)
+    return {"rewritten_files": int(row["rewritten_data_files_count"]), "added_files": int(row["added_data_files_count"]),
+            "rewritten_bytes": int(row["rewritten_bytes_count"]), "files_before": before["total_files"],
+            "files_after": after["total_files"], "rows": after["total_records"], "snapshot_id": after["snapshot_id"],
+            "compacted": after["snapshot_id"] != before["snapshot_id"]}

@@ -224,6 +224,11 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
             f"'write.target-file-size-bytes'='{iceberg.target_file_size_bytes}', "
             f"'{sch.SCHEMA_PROPERTY}'='{_sql_string(landed_plan.to_property())}')"
         )
+        if landed_plan.key_columns:
+            # Files clustered by key (range distribution, sorted): MERGEs and readers prune by
+            # key, and a small table is written as one file instead of one per extract split.
+            spark.sql(f"ALTER TABLE {target} WRITE ORDERED BY "
+                      + ", ".join(quote_spark(k) for k in landed_plan.key_columns))
     else:
         change = evolution.diff(table_schema(spark, target, plan), landed_plan)
         for stmt in evolution.iceberg_ddl(target, change):
@@ -396,6 +401,8 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
     chain = sr_load.delta_chain(spark, source, loaded_id, snap["snapshot_id"])
     if chain is None:
         return "full", f"snapshot {loaded_id} is not an ancestor of {snap['snapshot_id']}", None
+    if not chain:
+        return "delta", "no rows changed since the loaded snapshot (only compacted)", sr_load.LoadOutcome([], "")
     if any(s["summary"].get(changes.KIND_KEY) != "delta" for s in chain):
         return "full", "a full reload happened in Iceberg since the last load", None
     live_columns = dict(client.columns(database, table))

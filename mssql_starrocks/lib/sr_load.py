@@ -253,7 +253,8 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, 
 
 # --- delta ------------------------------------------------------------------------------------
 def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[dict] | None:
-    """Snapshots after `loaded_id` up to `current_id` (oldest first), or None if not a descendant."""
+    """Snapshots after `loaded_id` up to `current_id` that changed rows (oldest first), or None if
+    `current_id` does not descend from `loaded_id`."""
     rows = spark.sql(f"SELECT snapshot_id, parent_id FROM {source}.snapshots").collect()
     parent = {int(r["snapshot_id"]): (int(r["parent_id"]) if r["parent_id"] is not None else None) for r in rows}
     chain = []
@@ -263,7 +264,8 @@ def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[dic
         cursor = parent.get(cursor)
     if cursor != loaded_id:
         return None
-    return [ice.snapshot_by_id(spark, source, sid) for sid in reversed(chain)]
+    snapshots = [ice.snapshot_by_id(spark, source, sid) for sid in reversed(chain)]
+    return [s for s in snapshots if s["operation"] != "replace"]  # compactions: same rows, new files
 
 
 def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: list[dict],

@@ -50,7 +50,7 @@ def _current(spark: SparkResource, iceberg: IcebergResource, table_of) -> tuple:
     session = spark.spark_session
     catalog.attach(session)
     table = table_of(catalog)
-    snap = ice.current_snapshot(session, table) if ice.table_exists(session, table) else None
+    snap = ice.last_own_snapshot(session, table) if ice.table_exists(session, table) else None
     return session, catalog, table, snap
 
 
