@@ -74,7 +74,7 @@ def _description(plan: TablePlan, layer: str) -> str:
     if plan.spec.key_columns:
         parts.append("Key: " + ", ".join(plan.spec.key_columns))
     if plan.spec.row_estimate is not None:
-        parts.append(f"About {plan.spec.row_estimate} rows when discovered.")
+        parts.append(f"About {plan.spec.row_estimate:,} rows (SQL Server's estimate when discovered).")
     return "\n\n".join(parts)
 
 
