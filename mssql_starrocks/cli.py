@@ -326,7 +326,9 @@ def demo(ctx: click.Context, state_dir: str, devservers_env: str, tables_file: s
     finally:
         down = "make down" if state_dir == ".devservers" else \
             f"{python} -m mssql_starrocks_devservers --state-dir {state_dir} down"
-        click.echo(f"\nThe runs are in {dagster_home}. See them in Dagit: make dagit, then open "
+        dagit = "make dagit" if dagster_home == ".local/dagster_home" else \
+            f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {cfg.TABLES_FILE_ENV}={os.environ[cfg.TABLES_FILE_ENV]} make dagit"
+        click.echo(f"\nThe runs are in {dagster_home}. See them in Dagit: {dagit}, then open "
                    f"http://127.0.0.1:3000\nStop the stand-in servers when finished: {down}")
 
 
