@@ -60,10 +60,12 @@ def _require(*names: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--env-file", default=None, help="Read settings from this .env file (default: ./.env if present).")
-def main(env_file: str | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, env_file: str | None) -> None:
     """Migrate SQL Server tables into StarRocks through Iceberg, with Dagster.
 
     \b
+    Try it without servers:  mssql-starrocks demo
     Typical first steps on your own servers:
       1. cp .env.example .env   and fill in SQL Server, Iceberg/Glue and StarRocks settings
       2. mssql-starrocks check            one line per endpoint: reachable, logged in, version
@@ -71,7 +73,9 @@ def main(env_file: str | None) -> None:
       4. mssql-starrocks plan dbo.orders  see the column types each layer will get
       5. mssql-starrocks run              migrate every table (or open Dagit: dagster dev)
     """
-    _load_env(env_file)
+    # The demo runs on the stand-ins' settings only: a production .env must not leak into it.
+    if ctx.invoked_subcommand != "demo" or env_file:
+        _load_env(env_file)
 
 
 @main.command()
@@ -232,7 +236,7 @@ def types_() -> None:
 
 @main.command()
 @click.option("--select", "selection", default="*", show_default=True,
-              help="Dagster asset selection, e.g. 'raw/demo/dbo/customers+' or 'group:demo_sales'.")
+              help="Dagster asset selection, e.g. 'raw/demo/dbo/customers*' (a table's chain) or 'group:demo_sales'.")
 def run(selection: str) -> None:
     """Materialize the selected assets with their checks (headless), recorded in DAGSTER_HOME."""
     import dagster as dg
@@ -261,6 +265,71 @@ def run(selection: str) -> None:
         for step, message in step_failures(result.all_events).items():
             click.echo(f"  step failed: {step}: {message}", err=True)
         raise SystemExit(1)
+
+
+@main.command()
+@click.option("--state-dir", default=".devservers", show_default=True,
+              help="Where the stand-in servers keep their ports, passwords, logs and data.")
+@click.option("--devservers-env", default=".env.devservers", show_default=True,
+              help="Where the stand-ins' connection settings are written, as .env lines.")
+@click.option("--tables-file", default=".local/demo/tables.yaml", show_default=True,
+              help="The tables file that discover writes for the demo database.")
+@click.option("--dagster-home", default=".local/dagster_home", show_default=True,
+              help="Where the runs are recorded (the DAGSTER_HOME that `make dagit` opens).")
+@click.option("--iceberg-dir", default=None,
+              help="Directory of the local Iceberg catalog (default: .local/iceberg in the project).")
+@click.option("--select", "selection", default="*", show_default=True,
+              help="Dagster asset selection to migrate, e.g. 'raw/demo/dbo/customers*'; * is every table.")
+@click.pass_context
+def demo(ctx: click.Context, state_dir: str, devservers_env: str, tables_file: str, dagster_home: str,
+         iceberg_dir: str | None, selection: str) -> None:
+    """Try it without servers: start local stand-ins, load a sample database, discover and migrate it.
+
+    What `make demo` runs: every table goes raw -> Iceberg -> StarRocks with its checks.
+
+    Needs the development extras (`make bootstrap` installs them). Stop the stand-ins afterwards
+    with `make down`.
+    """
+    import importlib.util
+    import subprocess
+
+    from dotenv import load_dotenv
+
+    # Started as separate programs: the product never imports the stand-ins.
+    if importlib.util.find_spec("mssql_starrocks_devservers") is None:
+        raise click.ClickException("the demo needs the stand-in servers of the development install: "
+                                   "run `make bootstrap` (pip install -e '.[dev]')")
+    python = sys.executable
+    steps = [
+        ("starting the stand-in servers", [python, "-m", "mssql_starrocks_devservers", "--state-dir", state_dir,
+                                           "up", "--env-file", devservers_env]),
+        ("loading the sample database", [python, "-m", "mssql_starrocks_devservers.sample", "--env-file",
+                                         devservers_env, "--spec", "demo"]),
+    ]
+    for what, command in steps:
+        click.echo(f"demo: {what}")
+        if subprocess.run(command).returncode != 0:
+            raise click.ClickException(f"demo: {what} failed (see the output above)")
+    load_dotenv(devservers_env, override=True)
+    Path(dagster_home).mkdir(parents=True, exist_ok=True)
+    (Path(dagster_home) / "dagster.yaml").touch()
+    Path(tables_file).parent.mkdir(parents=True, exist_ok=True)
+    os.environ.update({"DAGSTER_HOME": str(Path(dagster_home).resolve()), "ICEBERG_CATALOG_TYPE": "local",
+                       cfg.TABLES_FILE_ENV: str(Path(tables_file).resolve())})
+    if iceberg_dir:
+        os.environ["ICEBERG_LOCAL_DIR"] = str(Path(iceberg_dir).resolve())
+    click.echo("demo: discovering the demo database")
+    ctx.invoke(discover, database=None, schemas=(), output=tables_file, force=True)
+    click.echo("demo: migrating raw -> Iceberg -> StarRocks with every check")
+    try:
+        ctx.invoke(run, selection=selection)
+    finally:
+        down = "make down" if state_dir == ".devservers" else \
+            f"{python} -m mssql_starrocks_devservers --state-dir {state_dir} down"
+        dagit = "make dagit" if dagster_home == ".local/dagster_home" else \
+            f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {cfg.TABLES_FILE_ENV}={os.environ[cfg.TABLES_FILE_ENV]} make dagit"
+        click.echo(f"\nThe runs are in {dagster_home}. See them in Dagit: {dagit}, then open "
+                   f"http://127.0.0.1:3000\nStop the stand-in servers when finished: {down}")
 
 
 def _execute_with_progress(job, instance, keys, total: int):

@@ -90,6 +90,24 @@ def materializations(result) -> dict[str, dict]:
     return out
 
 
+def materialization_entries(result) -> dict[str, dict[str, dg.MetadataValue]]:
+    """asset key -> its materialization's metadata as stored (MetadataValue objects, as Dagit reads them)."""
+    out = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            mat = event.event_specific_data.materialization
+            out[mat.asset_key.to_user_string()] = dict(mat.metadata)
+    return out
+
+
+def step_seconds(instance: dg.DagsterInstance, run_id: str, step_key: str) -> float:
+    """Wall time of a step from its STEP_START to its STEP_SUCCESS event in the event log."""
+    times = {e.dagster_event.event_type_value: e.timestamp for e in instance.all_logs(run_id)
+             if e.dagster_event and e.dagster_event.step_key == step_key
+             and e.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")}
+    return times["STEP_SUCCESS"] - times["STEP_START"]
+
+
 def cli(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **env}
     return subprocess.run(args, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)

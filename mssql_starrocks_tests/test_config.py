@@ -24,6 +24,12 @@ def test_fixture_loads_with_defaults_applied():
     assert by_name["dbo.Order Details"].schedule is None
     assert by_name["dbo.Order Details"].table == "order_details"
     assert by_name["sales.orders"].namespace == "demo_sales"
+    # Owners replace the defaults' (an empty list clears them); tags are merged over them.
+    assert by_name["dbo.customers"].owners == ("crm-lead@example.com", "team:crm")
+    assert by_name["sales.orders"].owners == ("team:data-platform",)
+    assert by_name["dbo.Order Details"].owners == ()
+    assert by_name["dbo.customers"].tags == {"domain": "shop", "pii": "yes"}
+    assert by_name["sales.orders"].tags == {"domain": "sales"}
 
 
 @pytest.mark.parametrize("body,expected", [
@@ -41,6 +47,16 @@ def test_fixture_loads_with_defaults_applied():
      "table dbo.t: starrocks.model: Input should be 'duplicate' or 'primary_key'"),
     ("tables:\n  - {schema: dbo, name: t}\n", "database: Field required"),
     ("database: d\ntables: []\n", "tables: List should have at least 1 item"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t, owners: [bob]}\n",
+     "table dbo.t: owners: 'bob' is not an owner: use an email address or 'team:<name>'"),
+    ("database: d\ndefaults: {owners: ['team:']}\ntables:\n  - {schema: dbo, name: t}\n",
+     "defaults.owners: 'team:' is not an owner"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t, tags: {'a b': x}}\n",
+     "table dbo.t: tags: tag key 'a b' is not valid"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t, tags: {pii: 'not ok'}}\n",
+     "table dbo.t: tags: tag pii: value 'not ok' is not valid"),
+    ("database: d\ndefaults: {tags: {layer: gold}}\ntables:\n  - {schema: dbo, name: t}\n",
+     "defaults.tags: tag 'layer' is set by the project and cannot be configured"),
 ])
 def test_bad_tables_file_is_refused_naming_file_table_and_field(tmp_path, body, expected):
     path = write(tmp_path, body)

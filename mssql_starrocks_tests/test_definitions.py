@@ -88,3 +88,47 @@ def test_missing_settings_are_refused_at_load_naming_each_variable(monkeypatch):
 def test_secrets_are_not_in_the_resolved_definitions_repr(defs):
     text = repr(defs.resources) + repr([a.metadata_by_key for a in defs.assets])
     assert "pw-not-shown-1" not in text and "pw-not-shown-2" not in text
+
+
+KINDS = {"raw": {"mssql", "spark", "iceberg"}, "iceberg": {"spark", "iceberg"}, "starrocks": {"spark", "starrocks"}}
+# (table key, source names, owners, configured tags) as the fixture sets them.
+EXPECTED_TABLES = [
+    ("demo/dbo/customers", ("demo", "dbo", "customers"), ["crm-lead@example.com", "team:crm"],
+     {"domain": "shop", "pii": "yes"}),
+    ("demo/sales/orders", ("demo", "sales", "orders"), ["team:data-platform"], {"domain": "sales"}),
+    ("demo/dbo/order_details", ("demo", "dbo", "order_details"), [], {"domain": "shop"}),
+]
+
+
+def test_assets_carry_kinds_tags_and_owners_from_the_tables_file(defs):
+    """What Dagit shows and filters on, read from the repository snapshot Dagit loads."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+
+    snap = {n.asset_key.to_user_string(): n for n in RepositorySnap.from_def(defs.get_repository_def()).asset_nodes}
+    graph = defs.resolve_asset_graph()
+    assert len(snap) == 9
+    for table, (database, schema, name), owners, configured in EXPECTED_TABLES:
+        load_mode = "full"
+        for layer, kinds in KINDS.items():
+            key = f"{layer}/{table}"
+            node = graph.get(dg.AssetKey.from_user_string(key))
+            assert node.kinds == kinds, key
+            assert node.owners == owners, key
+            expected_tags = {**configured, "layer": layer, "load_mode": load_mode, "source_database": database,
+                             "source_schema": schema, "source_table": name,
+                             **{f"dagster/kind/{k}": "" for k in kinds}}
+            assert node.tags == expected_tags, key
+            assert snap[key].tags == expected_tags and snap[key].owners == owners, key
+
+
+def test_owners_and_tags_can_be_selected_in_dagster(defs):
+    """Tags are usable in asset selections (Dagit's filter bar, `--select`)."""
+    graph = defs.resolve_asset_graph()
+
+    def select(text: str) -> set[str]:
+        return {k.to_user_string() for k in dg.AssetSelection.from_string(text).resolve(graph)}
+
+    assert select('tag:layer=starrocks') == {f"starrocks/{t[0]}" for t in EXPECTED_TABLES}
+    assert select('tag:pii=yes') == {f"{layer}/demo/dbo/customers" for layer in KINDS}
+    assert select('owner:"team:crm"') == {f"{layer}/demo/dbo/customers" for layer in KINDS}
+    assert select('tag:source_schema=sales and kind:starrocks') == {"starrocks/demo/sales/orders"}

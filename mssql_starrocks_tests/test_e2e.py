@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+from pathlib import Path
+from urllib.parse import urlparse
 
 import dagster as dg
 import pytest
@@ -66,18 +68,180 @@ def test_row_counts_agree_on_every_layer(demo):
         assert e2e.starrocks_rows(devservers, f"SELECT COUNT(*) FROM `{sr_db}`.`{sr_table}`")[0][0] == source_rows
 
 
-def test_materialization_metadata_describes_each_layer(demo):
-    mats = e2e.materializations(demo["result"])
-    raw = mats["raw/demo/dbo/customers"]
-    assert raw["source_row_count"] > 0
-    assert raw["jdbc_url"].startswith("jdbc:sqlserver://") and "password" not in raw["jdbc_url"].lower()
-    ice = mats["iceberg/demo/dbo/customers"]
-    assert int(ice["snapshot_id"]) > 0 and ice["files"] >= 1 and ice["bytes"] > 0
-    sr = mats["starrocks/demo/dbo/customers"]
-    assert sr["iceberg_snapshot_id"] == ice["snapshot_id"]
-    assert sr["loaded_rows"] == sr["dagster/row_count"] and sr["filtered_rows"] == 0
-    schema = sr["dagster/column_schema"]
-    assert {c.name for c in schema.columns} >= {"customer_id", "_ingested_at", "_dagster_run_id"}
+INT_KEYS = {
+    "raw": {"dagster/row_count", "source_row_count", "bytes", "files", "splits"},
+    "iceberg": {"dagster/row_count", "raw_row_count", "files", "bytes"},
+    "starrocks": {"dagster/row_count", "iceberg_row_count", "loads", "loaded_rows", "filtered_rows", "reused_labels"},
+}
+FLOAT_KEYS = {"duration_s", "rows_per_s"}
+ID_KEYS = {"raw_snapshot_id", "snapshot_id", "iceberg_snapshot_id"}  # 64-bit ids, kept exact as text
+# Spark's name for each Iceberg type the plan shows (DESCRIBE answers in Spark types).
+ICEBERG_AS_SPARK = {"long": "bigint", "timestamp": "timestamp_ntz", "timestamptz": "timestamp"}
+
+
+def _markdown_rows(text: str) -> list[list[str]]:
+    lines = [line for line in text.splitlines() if line.startswith("| ")][2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_materialization_metadata_describes_each_layer(demo, spark):
+    """Every layer's metadata for demo.dbo.customers: each key, its MetadataValue type (numbers
+    plot in Dagit, ids stay exact) and its value, checked against SQL Server, the Iceberg
+    snapshot and StarRocks themselves."""
+    from mssql_starrocks.lib import iceberg as ice
+    from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
+    from mssql_starrocks.lib.starrocks import StarRocksSettings, label_state
+
+    devservers, result = demo["devservers"], demo["result"]
+    entries = e2e.materialization_entries(result)
+    raw, ib, sr = (entries[f"{layer}/demo/dbo/customers"] for layer in ("raw", "iceberg", "starrocks"))
+    for layer, meta in (("raw", raw), ("iceberg", ib), ("starrocks", sr)):
+        for key in INT_KEYS[layer]:
+            assert isinstance(meta[key], dg.IntMetadataValue), (layer, key, meta[key])
+        for key in FLOAT_KEYS:
+            assert isinstance(meta[key], dg.FloatMetadataValue), (layer, key, meta[key])
+            assert meta[key].value >= 0
+        for key, value in meta.items():  # no number hidden in text, where Dagit cannot plot it
+            if isinstance(value, dg.TextMetadataValue) and key not in ID_KEYS:
+                assert not value.value.lstrip("-").replace(".", "", 1).isdigit(), (layer, key, value)
+        step = f"{layer}__demo__dbo__customers"
+        assert meta["duration_s"].value <= e2e.step_seconds(demo["instance"], result.run_id, step) + 0.01
+        rows = meta["dagster/row_count"].value if layer != "iceberg" else meta["raw_row_count"].value
+        if layer == "starrocks":
+            rows = meta["loaded_rows"].value
+        assert meta["rows_per_s"].value == pytest.approx(rows / meta["duration_s"].value, rel=0.02, abs=0.2)
+
+    source_rows = e2e.mssql_rows(devservers, "SELECT COUNT(*) FROM dbo.customers")[0][0]
+    # raw: the landing snapshot this run committed.
+    assert raw["dagster/row_count"].value == raw["source_row_count"].value == source_rows == 500
+    assert (raw["extract_kind"].value, raw["extract_reason"].value) == ("full", "full load")
+    landing = raw["raw_table"].value
+    assert landing == "lake.`demo_dbo`.`customers__raw`"
+    snap = ice.snapshot_by_id(spark, landing, int(raw["raw_snapshot_id"].value))
+    assert snap["summary"][ice.RUN_ID_KEY] == result.run_id
+    files = spark.sql(f"SELECT COUNT(*) AS n, SUM(file_size_in_bytes) AS b FROM {landing}.files "
+                      f"VERSION AS OF {snap['snapshot_id']}").collect()[0]
+    assert (raw["files"].value, raw["bytes"].value) == (files["n"], files["b"])
+    assert raw["files"].value >= 1 and raw["splits"].value >= 1
+    assert spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).count() == source_rows
+    assert raw["jdbc_url"].value.startswith("jdbc:sqlserver://") and devservers["MSSQL_PASSWORD"] not in str(raw)
+    assert raw["schema_changes"].value == []
+    assert "watermark" not in raw and "ct_version" not in raw  # a full table has no state
+
+    # iceberg: the table's snapshot, its location and its files.
+    table = ib["iceberg_table"].value
+    assert table == "lake.`demo_dbo`.`customers`" and ib["commit_kind"].value == "full"
+    isnap = ice.snapshot_by_id(spark, table, int(ib["snapshot_id"].value))
+    assert isnap["summary"][ice.RUN_ID_KEY] == result.run_id
+    assert isnap["summary"]["mssql_starrocks.raw_snapshot_id"] == raw["raw_snapshot_id"].value
+    assert ib["dagster/row_count"].value == ib["raw_row_count"].value == source_rows
+    files = spark.sql(f"SELECT COUNT(*) AS n, SUM(file_size_in_bytes) AS b FROM {table}.files "
+                      f"VERSION AS OF {isnap['snapshot_id']}").collect()[0]
+    assert (ib["files"].value, ib["bytes"].value) == (files["n"], files["b"])
+    assert isinstance(ib["table_location"], dg.PathMetadataValue)
+    assert ib["table_location"].value == ice.table_location(spark, table)
+    location = Path(urlparse(ib["table_location"].value).path)
+    assert (location / "metadata").is_dir() and any((location / "data").rglob("*.parquet"))
+    assert ib["catalog"].value.startswith("local:")
+
+    # starrocks: the load, by label, as StarRocks itself reports it.
+    assert sr["iceberg_snapshot_id"].value == ib["snapshot_id"].value
+    assert sr["iceberg_row_count"].value == source_rows
+    assert (sr["load_kind"].value, sr["model"].value, sr["starrocks_table"].value) == \
+        ("full", "primary_key", "demo_dbo.customers")
+    assert "previous_snapshot_id" not in sr  # a full table never had a delta base
+    labels = sr["load_labels"].value
+    assert isinstance(sr["load_labels"], dg.JsonMetadataValue) and len(labels) == sr["loads"].value >= 1
+    assert sum(r["loaded"] for r in labels) == sr["loaded_rows"].value == source_rows
+    assert sum(r["filtered"] for r in labels) == sr["filtered_rows"].value == 0 and sr["reused_labels"].value == 0
+    settings = StarRocksSettings(host=devservers["STARROCKS_HOST"], query_port=int(devservers["STARROCKS_QUERY_PORT"]),
+                                 http_port=int(devservers["STARROCKS_HTTP_PORT"]), user=devservers["STARROCKS_USER"],
+                                 password=devservers["STARROCKS_PASSWORD"])
+    for load in labels:
+        assert load["label"].startswith(sr["load_label_prefix"].value)
+        if load["status"] != "Empty":
+            assert load["status"] == "Success" and label_state(settings, "demo_dbo", load["label"]) == "VISIBLE"
+
+    # The column schema on each layer, the type table and the column lineage.
+    client = MssqlClient(MssqlSettings(host=devservers["MSSQL_HOST"], port=int(devservers["MSSQL_PORT"]),
+                                       database="demo", user=devservers["MSSQL_USER"],
+                                       password=devservers["MSSQL_PASSWORD"], encrypt=False))
+    declared = {c.name: c.declared for c in client.columns("dbo", "customers")}
+    landed = dict(spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).dtypes)
+    iceberg_types = dict(spark.table(table).dtypes)
+    sr_types = dict(e2e.starrocks_rows(devservers, "SELECT column_name, column_type FROM information_schema.columns "
+                                                   "WHERE table_schema = 'demo_dbo' AND table_name = 'customers'"))
+    audit = {"_ingested_at", "_dagster_run_id", "_source_system", "_source_table"}
+    names = list(declared) + sorted(audit, key=["_ingested_at", "_dagster_run_id", "_source_system",
+                                                "_source_table"].index)
+    for layer, meta in (("raw", raw), ("iceberg", ib), ("starrocks", sr)):
+        schema = meta["dagster/column_schema"]
+        assert isinstance(schema, dg.TableSchemaMetadataValue)
+        columns = {c.name: c for c in schema.value.columns}
+        assert [c.name for c in schema.value.columns] == names, layer
+        for name, column in columns.items():
+            if name in declared:
+                assert column.description.startswith(f"SQL Server {declared[name]} [{name}]"), (layer, name)
+            if layer == "raw":
+                assert column.type == landed[name], name
+            elif layer == "iceberg":
+                assert ICEBERG_AS_SPARK.get(column.type, column.type) == iceberg_types[name], name
+            else:
+                live = sr_types[name].lower()
+                want = column.type.lower()
+                assert live == want or live.startswith(want + "("), (name, live, want)
+        mapping = meta["type_mapping"]
+        assert isinstance(mapping, dg.MarkdownMetadataValue)
+        rows = {r[0]: r for r in _markdown_rows(mapping.value)}
+        assert list(rows) == names
+        for name, (_, source_type, iceberg_type, starrocks_type, _note) in rows.items():
+            assert source_type == declared.get(name, "(added)")
+            plan_types = {c.name: c.type for c in ib["dagster/column_schema"].value.columns}
+            assert iceberg_type == plan_types[name]
+            assert starrocks_type == {c.name: c.type for c in sr["dagster/column_schema"].value.columns}[name]
+    assert "dagster/column_lineage" not in raw  # SQL Server is not an asset
+    for meta, upstream in ((ib, ["raw", "demo", "dbo", "customers"]), (sr, ["iceberg", "demo", "dbo", "customers"])):
+        lineage = meta["dagster/column_lineage"]
+        assert isinstance(lineage, dg.TableColumnLineageMetadataValue)
+        deps = lineage.value.deps_by_column
+        assert list(deps) == names
+        assert all(d == [dg.TableColumnDep(asset_key=dg.AssetKey(upstream), column_name=n)] for n, d in deps.items())
+
+
+def test_asset_descriptions_come_from_the_source_catalog(demo):
+    """Discover wrote each table's comment (MS_Description), key and row estimate from SQL Server;
+    every layer's asset description says them."""
+    devservers = demo["devservers"]
+    comments = {(s, t): c for s, t, c in e2e.mssql_rows(devservers, (
+        "SELECT s.name, t.name, CAST(ep.value AS NVARCHAR(4000)) FROM sys.extended_properties ep "
+        "JOIN sys.tables t ON t.object_id = ep.major_id JOIN sys.schemas s ON s.schema_id = t.schema_id "
+        "WHERE ep.class = 1 AND ep.minor_id = 0 AND ep.name = 'MS_Description'"))}
+    estimates = {(s, t): n for s, t, n in e2e.mssql_rows(devservers, (
+        "SELECT s.name, t.name, SUM(p.rows) FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id "
+        "JOIN sys.partitions p ON p.object_id = t.object_id AND p.index_id IN (0, 1) GROUP BY s.name, t.name"))}
+    keys: dict[tuple[str, str], list[str]] = {}
+    for s, t, column in e2e.mssql_rows(devservers, (
+            "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS c "
+            "JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE k ON k.CONSTRAINT_NAME = c.CONSTRAINT_NAME "
+            "AND k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME "
+            "WHERE c.CONSTRAINT_TYPE = 'PRIMARY KEY' ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.ORDINAL_POSITION")):
+        keys.setdefault((s, t), []).append(column)
+    assert len(comments) == 8 and keys[("sales", "order_lines")] == ["order_id", "line_no"]
+    graph = demo["defs"].resolve_asset_graph()
+    described = 0
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        source = node.metadata["source_table"].split(".", 1)[1]
+        schema, name = source.split(".", 1)
+        paragraphs = node.description.split("\n\n")
+        assert paragraphs[0].startswith(f"`demo.{schema}.{name}`: ")
+        assert comments[(schema, name)] in paragraphs
+        key_lines = [p for p in paragraphs if p.startswith("Key: ")]
+        assert key_lines == ([f"Key: {', '.join(keys[(schema, name)])}"] if (schema, name) in keys else [])
+        assert f"About {estimates[(schema, name)]:,} rows (SQL Server's estimate when discovered)." in paragraphs
+        described += 1
+    assert described == 24
+    assert "About 5,000 rows" in graph.get(dg.AssetKey(["iceberg", "demo", "dbo", "event_log"])).description
 
 
 def test_breaking_the_starrocks_layer_fails_its_check_with_both_counts(demo):

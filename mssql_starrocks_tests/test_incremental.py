@@ -11,6 +11,8 @@ import pytest
 
 from mssql_starrocks_tests import e2e
 
+README = e2e.ROOT / "README.md"
+
 DB = "inc"
 TABLES_YAML = f"""
 version: 1
@@ -32,6 +34,23 @@ tables:
     name: items_ct
     load_mode: change_tracking
     key_columns: [id]
+  - schema: dbo
+    name: del_off
+    load_mode: incremental
+    key_columns: [id]
+    watermark_column: rv
+  - schema: dbo
+    name: del_on
+    load_mode: incremental
+    key_columns: [id]
+    watermark_column: rv
+    delete_detection: true
+  - schema: dbo
+    name: late_dt
+    load_mode: incremental
+    key_columns: [id]
+    watermark_column: modified
+    lookback_seconds: 600
 """
 
 
@@ -57,13 +76,25 @@ def inc(devservers, tmp_path_factory, spark):
         sql(devservers, f"INSERT INTO dbo.items_dt (id, name, qty, modified) VALUES ({i}, N'item {i}', {i}, "
                         f"DATEADD(SECOND, {i}, '2024-01-01'))")
         sql(devservers, f"INSERT INTO dbo.items_ct (id, name, qty) VALUES ({i}, N'item {i}', {i})")
+    for table in ("del_off", "del_on", "late_dt"):
+        sql(devservers, f"IF OBJECT_ID('dbo.{table}') IS NOT NULL DROP TABLE dbo.{table}")
+    for table in ("del_off", "del_on"):
+        sql(devservers, f"CREATE TABLE dbo.{table} (id INT NOT NULL PRIMARY KEY, name NVARCHAR(50), qty INT, "
+                        "rv ROWVERSION)")
+        sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty) SELECT value, CONCAT(N'item ', value), value "
+                        "FROM GENERATE_SERIES(1, 100)")
+    # One row a minute from 00:01 to 01:40.
+    sql(devservers, "CREATE TABLE dbo.late_dt (id INT NOT NULL PRIMARY KEY, name NVARCHAR(50), qty INT, "
+                    "modified DATETIME2(3) NOT NULL)")
+    sql(devservers, "INSERT INTO dbo.late_dt (id, name, qty, modified) SELECT value, CONCAT(N'item ', value), value, "
+                    "DATEADD(MINUTE, value, CAST('2024-01-01' AS DATETIME2(3))) FROM GENERATE_SERIES(1, 100)")
     tables_file = work / "tables.yaml"
     tables_file.write_text(TABLES_YAML)
     env = e2e.product_env(devservers, work, tables_file)
     with e2e.environ(env):
         defs = e2e.load_definitions()
     return {"env": env, "defs": defs, "instance": dg.DagsterInstance.ephemeral(), "devservers": devservers,
-            "spark": spark}
+            "spark": spark, "work": work}
 
 
 def run(inc, table: str, raise_on_error: bool = True):
@@ -196,3 +227,132 @@ def test_change_tracking_version_too_old_falls_back_to_a_full_reload(inc):
     again = e2e.materializations(run(inc, table))[f"raw/{DB}/dbo/{table}"]
     assert (again["extract_kind"], again["dagster/row_count"]) == ("delta", 1)
     assert_same(inc, table)
+
+
+# --- delete detection, look-back, where the state lives ------------------------------------------
+def test_without_delete_detection_a_delete_in_sql_server_stays_on_the_targets(inc):
+    """Off by default (as the README's "Load modes" says): the watermark never sees a deleted row."""
+    devservers, table = inc["devservers"], "del_off"
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    assert ("Without `delete_detection` (the default) a row deleted in SQL Server stays in Iceberg and StarRocks"
+            in readme)
+    run(inc, table)
+    assert_same(inc, table)
+    deleted = sorted(tuple(r) for r in sql(devservers, f"SELECT id, name, qty FROM dbo.{table} WHERE id IN (10, 11)"))
+    sql(devservers, f"DELETE FROM dbo.{table} WHERE id IN (10, 11)")
+    sql(devservers, f"UPDATE dbo.{table} SET qty = qty + 1000 WHERE id = 12")
+    sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty) VALUES (201, N'new', 201)")
+    result = run(inc, table)
+    raw = e2e.materializations(result)[f"raw/{DB}/dbo/{table}"]
+    assert (raw["extract_kind"], raw["dagster/row_count"], raw["detected_deletes"]) == ("delta", 2, 0)
+    source, iceberg, starrocks = layers(inc, table)
+    assert (12, "item 12", 1012) in source and (201, "new", 201) in source
+    assert iceberg == starrocks == sorted(source + deleted)  # the update and insert arrived; the delete did not
+    # The Iceberg row count check warns about the difference.
+    check = e2e.check_results(result)[f"iceberg/{DB}/dbo/{table}:row_count_matches_raw"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert f"sql_server_rows = {len(source)} but iceberg_rows = {len(source) + 2}" in check.description
+
+    # Turning delete detection on later removes the rows deleted before (README: the first run with it on).
+    tables_file = inc["work"] / "tables_delete_detection_on.yaml"
+    tables_file.write_text(TABLES_YAML.replace("    name: del_off\n    load_mode: incremental\n    key_columns: [id]\n"
+                                               "    watermark_column: rv\n",
+                                               "    name: del_off\n    load_mode: incremental\n    key_columns: [id]\n"
+                                               "    watermark_column: rv\n    delete_detection: true\n"))
+    env = {**inc["env"], "MSSQL_STARROCKS_TABLES_FILE": str(tables_file)}
+    with e2e.environ(env):
+        defs = e2e.load_definitions()
+        on = e2e.run_assets(defs, f"raw/{DB}/dbo/{table}*", inc["instance"])
+    raw = e2e.materializations(on)[f"raw/{DB}/dbo/{table}"]
+    assert (raw["extract_kind"], raw["dagster/row_count"], raw["detected_deletes"]) == ("delta", 2, 2)
+    assert all(c.passed for c in e2e.check_results(on).values())
+    assert_same(inc, table)
+
+
+def test_with_delete_detection_deletes_reach_iceberg_and_starrocks_row_by_row(inc):
+    devservers, table = inc["devservers"], "del_on"
+    run(inc, table)
+    assert_same(inc, table)
+    sql(devservers, f"DELETE FROM dbo.{table} WHERE id IN (20, 21, 22)")
+    sql(devservers, f"UPDATE dbo.{table} SET name = N'renamed' WHERE id = 23")
+    sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty) VALUES (301, N'new', 301)")
+    result = run(inc, table)
+    mats = e2e.materializations(result)
+    raw = mats[f"raw/{DB}/dbo/{table}"]
+    # 2 changed rows read by the watermark + 3 keys found missing by the key-set comparison
+    assert (raw["extract_kind"], raw["source_change_count"], raw["detected_deletes"], raw["dagster/row_count"]) == \
+        ("delta", 2, 3, 5)
+    assert mats[f"starrocks/{DB}/dbo/{table}"]["load_kind"] == "delta"
+    assert all(c.passed for c in e2e.check_results(result).values())
+    source, iceberg, starrocks = layers(inc, table)
+    assert not {r[0] for r in source} & {20, 21, 22} and (23, "renamed", 23) in source
+    assert iceberg == source and starrocks == source  # row by row, every column
+    assert not e2e.starrocks_rows(devservers, f"SELECT id FROM {DB}_dbo.{table} WHERE id IN (20, 21, 22)")
+    again = e2e.materializations(run(inc, table))[f"raw/{DB}/dbo/{table}"]
+    assert (again["dagster/row_count"], again["detected_deletes"]) == (0, 0)
+    assert_same(inc, table)
+
+
+def test_a_late_row_inside_the_datetime_look_back_is_picked_up(inc):
+    """lookback_seconds: 600. A row committed after the last run but stamped 5 minutes before its
+    high mark is read; one stamped 20 minutes before is outside the window (and is not)."""
+    devservers, table = inc["devservers"], "late_dt"
+    first = e2e.materializations(run(inc, table))[f"raw/{DB}/dbo/{table}"]
+    high = first["watermark"]
+    assert high == sql(devservers, f"SELECT CONVERT(VARCHAR(26), MAX(modified), 121) FROM dbo.{table}")[0][0] + "000"
+    sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty, modified) VALUES "
+                    f"(501, N'late, inside', 1, DATEADD(MINUTE, -5, CAST('{high}' AS DATETIME2(3)))), "
+                    f"(502, N'late, outside', 2, DATEADD(MINUTE, -20, CAST('{high}' AS DATETIME2(3))))")
+    result = run(inc, table)
+    raw = e2e.materializations(result)[f"raw/{DB}/dbo/{table}"]
+    assert raw["extract_kind"] == "delta"
+    assert raw["extract_reason"] == f"rows with modified in ({high} minus the 600 s look-back, {high}]"
+    window = sql(devservers, f"SELECT COUNT(*) FROM dbo.{table} WHERE modified > DATEADD(SECOND, -600, "
+                             f"CAST('{high}' AS DATETIME2(3))) AND modified <= CAST('{high}' AS DATETIME2(3))")[0][0]
+    assert raw["dagster/row_count"] == window == 11  # the 10 rows of the last 10 minutes, re-read, and 501
+    source, iceberg, starrocks = layers(inc, table)
+    assert (501, "late, inside", 1) in iceberg and (501, "late, inside", 1) in starrocks
+    assert iceberg == starrocks == [r for r in source if r[0] != 502]
+
+
+def _summary(inc, table: str) -> dict[str, str]:
+    from mssql_starrocks.lib import iceberg as ice
+
+    return ice.current_snapshot(inc["spark"], f"lake.`{DB}_dbo`.`{table}`")["summary"]
+
+
+def test_the_watermark_and_change_tracking_version_are_in_the_snapshot_summary_and_in_dagit(inc):
+    """The state a run reaches is committed with its rows (Iceberg snapshot summary) and shown on the
+    raw and iceberg materializations, as SQL Server reported it."""
+    devservers = inc["devservers"]
+    cases = {
+        "del_on": ("watermark", "SELECT CAST(MIN_ACTIVE_ROWVERSION() AS BIGINT) - 1"),
+        # DATETIME2(3) in style 121, to the microsecond as the product writes it
+        "late_dt": ("watermark", "SELECT CONCAT(CONVERT(VARCHAR(26), MAX(modified), 121), '000') FROM dbo.late_dt"),
+        "items_ct": ("ct_version", "SELECT CHANGE_TRACKING_CURRENT_VERSION()"),
+    }
+    for table, (key, truth) in cases.items():
+        run(inc, table)  # bring it up to date
+        extra = ", modified" if table == "late_dt" else ""
+        value = ", '2025-01-01'" if table == "late_dt" else ""
+        sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty{extra}) VALUES (900, N'state', 9{value})")
+        result = run(inc, table)
+        expected = str(sql(devservers, truth)[0][0])
+        entries = e2e.materialization_entries(result)
+        raw, iceberg = entries[f"raw/{DB}/dbo/{table}"], entries[f"iceberg/{DB}/dbo/{table}"]
+        assert raw["extract_kind"].value == "delta", table
+        if table != "late_dt":  # (a datetime watermark re-reads its look-back window as well)
+            assert raw["dagster/row_count"].value == 1, table
+        for meta in (raw, iceberg):
+            assert isinstance(meta[key], dg.TextMetadataValue) and meta[key].value == expected, (table, meta[key])
+        summary = _summary(inc, table)
+        assert summary[f"mssql_starrocks.{key}"] == expected, table
+        assert summary["mssql_starrocks.kind"] == "delta"
+        assert summary["mssql_starrocks.run_id"] == result.run_id
+        assert int(iceberg["snapshot_id"].value) == int(e2e.materialization_entries(result)[
+            f"starrocks/{DB}/dbo/{table}"]["iceberg_snapshot_id"].value)
+        other = "ct_version" if key == "watermark" else "watermark"
+        assert f"mssql_starrocks.{other}" not in summary and other not in raw
+    # the rowversion watermark covers every row of the table
+    top = sql(devservers, "SELECT MAX(CAST(rv AS BIGINT)) FROM dbo.del_on")[0][0]
+    assert int(_summary(inc, "del_on")["mssql_starrocks.watermark"]) >= top

@@ -124,8 +124,10 @@ def _plan_incremental(client, plan, schema_plan, committed, schema_changed) -> E
         reason = "first load" if low is None else "schema changed"
         return ExtractPlan("full", full_query(plan, schema_plan, with_op=True) + f" WHERE {upper}", state, reason)
     query = f"SELECT {_select(schema_plan)}, 'U' AS {quote_tsql(CHANGE_OP)} FROM {_table(plan)}"
+    lookback = plan.spec.lookback_seconds if kind in DATETIME_TYPES else 0
+    since = f"{low} minus the {lookback} s look-back" if lookback else low
     return ExtractPlan("delta", f"{query} WHERE {lower(low)} AND {upper}", state,
-                       f"rows with {column} in ({low}, {high_text}]")
+                       f"rows with {column} in ({since}, {high_text}]")
 
 
 def _datetime_text(value) -> str:

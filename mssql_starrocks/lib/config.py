@@ -10,6 +10,7 @@ catalog before any data moves.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -56,6 +57,36 @@ class ExtractOptions(_Strict):
 
 LoadMode = Literal["full", "incremental", "change_tracking"]
 
+# Tags the project sets on every asset (see `asset_tags`); the tables file cannot override them.
+PROJECT_TAGS = ("layer", "load_mode", "source_database", "source_schema", "source_table")
+_TAG_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,63}/)?[A-Za-z0-9_.-]{1,63}$")
+_TAG_VALUE = re.compile(r"^[A-Za-z0-9_.-]{0,63}$")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")
+
+
+def _check_owners(value: list[str] | None) -> list[str] | None:
+    """Dagster's owner rule (an email or `team:<name>`), checked here so the error names the table."""
+    for owner in value or []:
+        if not (_EMAIL.fullmatch(owner) or (owner.startswith("team:") and len(owner) > 5)):
+            raise ValueError(f"'{owner}' is not an owner: use an email address or 'team:<name>'")
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError(f"{value} lists an owner twice")
+    return value
+
+
+def _check_tags(value: dict[str, str]) -> dict[str, str]:
+    """Dagster's strict asset tag rules, checked here so the error names the table and the tag."""
+    for key, tag in value.items():
+        if key in PROJECT_TAGS or key.startswith("dagster/"):
+            raise ValueError(f"tag '{key}' is set by the project and cannot be configured")
+        if not _TAG_KEY.match(key):
+            raise ValueError(f"tag key '{key}' is not valid (letters, digits, '_', '-', '.', "
+                             "optionally one 'namespace/' prefix; at most 63 characters each)")
+        if not _TAG_VALUE.match(tag):
+            raise ValueError(f"tag {key}: value '{tag}' is not valid (letters, digits, '_', '-', '.'; "
+                             "at most 63 characters)")
+    return value
+
 
 class StarRocksOptions(_Strict):
     # Default: primary_key when the table has key_columns, else duplicate.
@@ -88,6 +119,18 @@ class Defaults(_Strict):
     extract: ExtractOptions = ExtractOptions()
     starrocks: StarRocksOptions = StarRocksOptions()
     maintenance: MaintenanceOptions = MaintenanceOptions()
+    owners: list[str] = []  # Dagster asset owners: emails or team:<name>
+    tags: dict[str, str] = {}
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str]) -> list[str]:
+        return _check_owners(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_tags(value)
 
 
 class TableSpec(_Strict):
@@ -110,6 +153,9 @@ class TableSpec(_Strict):
     exclude_columns: list[str] = []  # not migrated (e.g. a huge blob StarRocks cannot hold)
     description: str | None = None
     row_estimate: int | None = None
+    # None = the defaults' owners; [] = no owners. Tags are merged over the defaults' tags.
+    owners: list[str] | None = None
+    tags: dict[str, str] = {}
     columns: list[ColumnSpec] | None = None
     # Where it lands; defaults derive from the source names (see `target_*`).
     namespace: str | None = None
@@ -119,6 +165,16 @@ class TableSpec(_Strict):
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         return _check_cron(value)
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str] | None) -> list[str] | None:
+        return _check_owners(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_tags(value)
 
     @field_validator("rename")
     @classmethod
@@ -259,6 +315,15 @@ class TablePlan(BaseModel):
     extract: ExtractOptions
     starrocks: StarRocksOptions
     maintenance: MaintenanceOptions = MaintenanceOptions()
+    owners: tuple[str, ...] = ()
+    tags: dict[str, str] = {}
+
+    def asset_tags(self, layer: str) -> dict[str, str]:
+        """The configured tags plus the project's own: layer, load mode and the source's
+        (Glue-safe, so valid Dagster tag values) database, schema and table names."""
+        return {**self.tags, "layer": layer, "load_mode": self.load_mode,
+                **{f"source_{what}": names.to_target_name(value)[:63] for what, value in
+                   (("database", self.database), ("schema", self.spec.schema_), ("table", self.spec.name))}}
 
     @property
     def source_schema(self) -> str:
@@ -328,6 +393,8 @@ def plans(tables_file: TablesFile) -> list[TablePlan]:
             extract=spec.extract or d.extract,
             starrocks=_starrocks_options(spec.starrocks or d.starrocks, spec),
             maintenance=spec.maintenance or d.maintenance,
+            owners=tuple(d.owners if spec.owners is None else spec.owners),
+            tags={**d.tags, **spec.tags},
         ))
     for plan in out:
         _check_mode(plan)

@@ -31,6 +31,7 @@ from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
 RAW_SUFFIX = "__raw"
 SOURCE_COUNT_KEY = ice.SUMMARY_PREFIX + "source_row_count"
 RAW_SNAPSHOT_KEY = ice.SUMMARY_PREFIX + "raw_snapshot_id"
+MAX_LISTED_LOADS = 100
 
 Log = Callable[[str], None]
 
@@ -348,9 +349,13 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
         "load_reason": reason,
         "iceberg_snapshot_id": snap["snapshot_id"],
         "iceberg_row_count": snap["total_records"],
-        "previous_snapshot_id": loaded_id or 0,
+        # The snapshot a delta started from (absent when StarRocks had none loaded).
+        **({"previous_snapshot_id": loaded_id} if loaded_id else {}),
         "starrocks_table": f"{database}.{table}",
         "load_label_prefix": outcome.label_prefix,
+        # Each Stream Load's label and StarRocks' own counts, so a load can be looked up there.
+        "load_labels": [{k: r[k] for k in ("label", "status", "loaded", "filtered")}
+                        for r in outcome.results[:MAX_LISTED_LOADS]],
         "loads": len(outcome.results),
         "loaded_rows": outcome.loaded,
         "filtered_rows": outcome.filtered,

@@ -328,7 +328,8 @@ class Session:
                 c = t.column(node.name)
                 if c is not None:
                     return c.sql_type
-        if isinstance(node, exp.Paren):
+        if isinstance(node, (exp.Paren, exp.Min, exp.Max)):
+            # MIN/MAX have their argument's type, so CONVERT(..., MAX(dt2), 121) keeps its digits.
             return self.column_type(node.this, scope)
         return None
 

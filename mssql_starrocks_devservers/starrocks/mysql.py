@@ -9,12 +9,14 @@ definitions. Connection chatter (SET, @@variables, SHOW VARIABLES) is mysql-mimi
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import decimal
 import re
 from typing import Any
 
 import sqlglot
+from mysql_mimic import connection as mm_connection
 from mysql_mimic import packets as mm_packets
 from mysql_mimic import ColumnType, MysqlServer, NativePasswordAuthPlugin, ResultColumn, Session, User
 from mysql_mimic.auth import IdentityProvider
@@ -334,6 +336,39 @@ def _column_definition(*args, **kwargs):
 mm_packets.make_column_definition_41 = _column_definition
 
 
+class Affected:
+    """No result set, but a row count for the OK packet ("Query OK, 2 rows affected"), as StarRocks
+    answers an INSERT; JDBC's executeUpdate returns it. mysql-mimic always sends 0, so the session
+    passes the count (through a context variable of the query's task) to the connection's next OK."""
+
+    def __init__(self, rows: int):
+        self.rows = rows
+
+
+_AFFECTED: contextvars.ContextVar[int | None] = contextvars.ContextVar("affected_rows", default=None)
+_mm_query = mm_connection.Connection.query
+_mm_ok = mm_connection.Connection.ok
+
+
+async def _query(self, *args, **kwargs):
+    _AFFECTED.set(None)
+    result = await _mm_query(self, *args, **kwargs)
+    self._affected_rows = _AFFECTED.get()
+    return result
+
+
+def _ok(self, **kwargs):
+    pending = getattr(self, "_affected_rows", None)
+    if pending is not None and "affected_rows" not in kwargs:
+        self._affected_rows = None
+        kwargs["affected_rows"] = pending
+    return _mm_ok(self, **kwargs)
+
+
+mm_connection.Connection.query = _query
+mm_connection.Connection.ok = _ok
+
+
 def result_set(description, rows) -> tuple[list, list[ResultColumn]]:
     columns = []
     for d in description:
@@ -385,6 +420,9 @@ class StarRocksSession(Session):
         except Exception as exc:  # noqa: BLE001 - every failure goes back as an ERR packet
             raise MysqlError(f"Unexpected exception: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                              code=1064) from None
+        if isinstance(result, Affected):
+            _AFFECTED.set(result.rows)
+            return None
         if result is NotImplemented:
             try:
                 return await super().handle_query(sql, attrs)
@@ -526,7 +564,7 @@ class StarRocksSession(Session):
                           5025)
         loading.commit(self.engine, table, converted, ops, label=None, txn_id=self.engine.next_txn_id(),
                        overwrite=overwrite)
-        return [], []
+        return Affected(len(records))
 
     def _translate(self, sql: str) -> str:
         tree = sqlglot.parse_one(sql, read="starrocks")
@@ -581,41 +619,73 @@ class StarRocksSession(Session):
             self.engine.db.execute(query)
         return [], []
 
-    def _describe(self, db: str, name: str):
+    def _describe(self, db: str, name: str, full: bool = False, like: str | None = None):
+        """DESCRIBE / SHOW [FULL] COLUMNS; FULL adds Collation, Privileges and Comment, as StarRocks
+        answers it (Connector/J's DatabaseMetaData.getColumns reads them)."""
         t = self.engine.require_table(db, name)
-        rows = [[c.name, c.sr_type.column_type, "YES" if c.nullable else "NO",
-                 "true" if c.name in t.key_columns else "false", c.default, ""] for c in t.columns]
+        pattern = _like(like)
+        rows = []
+        for c in t.columns:
+            if not pattern.match(c.name):
+                continue
+            null, key = "YES" if c.nullable else "NO", "true" if c.name in t.key_columns else "false"
+            if full:
+                collation = "utf8_general_ci" if c.sr_type.name in ("CHAR", "VARCHAR", "STRING") else None
+                rows.append([c.name, c.sr_type.column_type, collation, null, key, c.default, "", "", c.comment])
+            else:
+                rows.append([c.name, c.sr_type.column_type, null, key, c.default, ""])
+        if full:
+            return rows, ["Field", "Type", "Collation", "Null", "Key", "Default", "Extra", "Privileges", "Comment"]
         return rows, ["Field", "Type", "Null", "Key", "Default", "Extra"]
 
     def _show(self, sql: str):
-        if re.match(r"SHOW\s+(DATABASES|SCHEMAS)\s*$", sql, re.I):
-            return [[d] for d in ["information_schema"] + self.engine.databases()], ["Database"]
-        m = re.match(rf"SHOW\s+(?:FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+({NAME}))?\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        m = re.match(r"SHOW\s+(?:DATABASES|SCHEMAS)\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
         if m:
-            db = unq(m.group(1)) if m.group(1) else self.engine.require_database(self.database)
+            pattern = _like(m.group(1))
+            return [[d] for d in ["information_schema"] + self.engine.databases() if pattern.match(d)], ["Database"]
+        m = re.match(rf"SHOW\s+(FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+({NAME}))?\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        if m:
+            db = unq(m.group(2)) if m.group(2) else self.engine.require_database(self.database)
             self.engine.require_database(db)
-            names = [t.name for t in self.engine.tables(db)]
-            if m.group(2):
-                pattern = re.compile("^" + re.escape(m.group(2)).replace("%", ".*").replace("_", ".") + "$", re.I)
-                names = [n for n in names if pattern.match(n)]
+            pattern = _like(m.group(3))
+            names = [t.name for t in self.engine.tables(db) if pattern.match(t.name)]
+            if m.group(1):  # FULL adds the table type, as MySQL and StarRocks answer it
+                return [[n, "BASE TABLE"] for n in names], [f"Tables_in_{db}", "Table_type"]
             return [[n] for n in names], [f"Tables_in_{db}"]
         m = re.match(rf"SHOW\s+CREATE\s+TABLE\s+{QNAME}\s*$", sql, re.I)
         if m:
             db, name = self._qualify(m.group(1), m.group(2))
             t = self.engine.require_table(db, name)
             return [[t.name, t.show_create()]], ["Table", "Create Table"]
-        m = re.match(rf"SHOW\s+(?:FULL\s+)?COLUMNS\s+(?:FROM|IN)\s+{QNAME}(?:\s+(?:FROM|IN)\s+({NAME}))?\s*$", sql, re.I)
+        m = re.match(rf"SHOW\s+(FULL\s+)?COLUMNS\s+(?:FROM|IN)\s+{QNAME}(?:\s+(?:FROM|IN)\s+({NAME}))?"
+                     r"\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
         if m:
-            if m.group(3):
-                db, name = unq(m.group(3)), unq(m.group(1))
+            if m.group(4):
+                db, name = unq(m.group(4)), unq(m.group(2))
             else:
-                db, name = self._qualify(m.group(1), m.group(2))
-            return self._describe(db, name)
+                db, name = self._qualify(m.group(2), m.group(3))
+            return self._describe(db, name, full=bool(m.group(1)), like=m.group(5))
         if re.match(r"SHOW\s+ALTER\s+TABLE\s+COLUMN", sql, re.I):
             # Schema changes here are synchronous: no job is ever pending.
             return [], ["JobId", "TableName", "CreateTime", "FinishTime", "IndexName", "IndexId", "OriginIndexId",
                         "SchemaVersion", "TransactionId", "State", "Msg", "Progress", "Timeout"]
         return NotImplemented
+
+
+def _like(pattern: str | None) -> re.Pattern:
+    """A SQL LIKE pattern ('%', '_', backslash escapes) as a case-insensitive regex; None matches all."""
+    if pattern is None:
+        return re.compile(".*", re.S)
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return re.compile("^" + "".join(out) + "$", re.I | re.S)
 
 
 def make_server(engine: Engine, user: str, password: str) -> MysqlServer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
+import struct
 import threading
 import uuid
 
@@ -31,26 +32,85 @@ def jdbc(devservers, extra="encrypt=false", database="demo"):
                 driver="com.microsoft.sqlserver.jdbc.SQLServerDriver")
 
 
-# The values of dbo.all_types row 4 (typical) and row 3 (maxima) as inserted by demo.yaml.
+def _real(value: float) -> float:
+    """A REAL (4-byte float) as drivers hand it to Python: the nearest float32, widened."""
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def _tz(minutes: int) -> dt.timezone:
+    return dt.timezone(dt.timedelta(minutes=minutes))
+
+
+# Every value of dbo.all_types as demo.yaml inserts it and SQL Server returns it (pymssql's Python
+# types): row 1 NULLs, row 2 minima, row 3 maxima, row 4 typical values. CHAR/NCHAR/BINARY are
+# padded to their length. The stand-in keeps 100 ns types to the microsecond (docs/devservers.md),
+# so the 9999-12-31 ...59.9999999 maxima read back as ...59.999999.
+NULLS = {name: None for name in (
+    "c_bit", "c_tinyint", "c_smallint", "c_int", "c_bigint", "c_decimal", "c_numeric", "c_money", "c_smallmoney",
+    "c_float", "c_real", "c_date", "c_time", "c_datetime", "c_smalldatetime", "c_datetime2", "c_datetimeoffset",
+    "c_char", "c_varchar", "c_varchar_max", "c_nchar", "c_nvarchar", "c_nvarchar_max", "c_binary", "c_varbinary",
+    "c_varbinary_max", "c_uniqueidentifier", "c_xml")}
+MINIMA = {
+    "c_bit": False, "c_tinyint": 0, "c_smallint": -32768, "c_int": -2147483648, "c_bigint": -9223372036854775808,
+    "c_decimal": decimal.Decimal("-9999999999999999999999999999.9999999999"),
+    "c_numeric": decimal.Decimal("-999999999999999999"), "c_money": decimal.Decimal("-922337203685477.5808"),
+    "c_smallmoney": decimal.Decimal("-214748.3648"), "c_float": -1.79e308, "c_real": _real(-3.40e38),
+    "c_date": dt.date(1, 1, 1), "c_time": dt.time(0, 0), "c_datetime": dt.datetime(1753, 1, 1),
+    "c_smalldatetime": dt.datetime(1900, 1, 1), "c_datetime2": dt.datetime(1, 1, 1),
+    "c_datetimeoffset": dt.datetime(2000, 1, 1, tzinfo=_tz(-14 * 60)),
+    "c_char": " " * 10, "c_varchar": "", "c_varchar_max": "", "c_nchar": " " * 10, "c_nvarchar": "",
+    "c_nvarchar_max": "", "c_binary": b"\x00" * 8, "c_varbinary": b"", "c_varbinary_max": b"",
+    "c_uniqueidentifier": uuid.UUID("00000000-0000-0000-0000-000000000000"), "c_xml": "<e/>",
+}
+MAXIMA = {
+    "c_bit": True, "c_tinyint": 255, "c_smallint": 32767, "c_int": 2147483647, "c_bigint": 9223372036854775807,
+    "c_decimal": decimal.Decimal("9999999999999999999999999999.9999999999"),
+    "c_numeric": decimal.Decimal("999999999999999999"), "c_money": decimal.Decimal("922337203685477.5807"),
+    "c_smallmoney": decimal.Decimal("214748.3647"), "c_float": 1.79e308, "c_real": _real(3.40e38),
+    "c_date": dt.date(9999, 12, 31), "c_time": dt.time(23, 59, 59, 999999),
+    "c_datetime": dt.datetime(9999, 12, 31, 23, 59, 59, 997000), "c_smalldatetime": dt.datetime(2079, 6, 6, 23, 59),
+    "c_datetime2": dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
+    "c_datetimeoffset": dt.datetime(9999, 12, 31, 9, 59, 59, 999999, tzinfo=_tz(14 * 60)),
+    "c_char": "ZZZZZZZZZZ", "c_varchar": "x" * 50, "c_varchar_max": "long text " * 3000, "c_nchar": "東京" * 5,
+    "c_nvarchar": "語" * 50, "c_nvarchar_max": "長い 😀 " * 4000, "c_binary": b"\xff" * 8,
+    "c_varbinary": b"\x00\xff\x00\xff\x00", "c_varbinary_max": bytes(range(16)),
+    "c_uniqueidentifier": uuid.UUID("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"),
+    "c_xml": '<root><a b="1">x &amp; y</a></root>',
+}
 TYPICAL = {
     "c_bit": True, "c_tinyint": 42, "c_smallint": 1234, "c_int": 123456, "c_bigint": 1234567890123,
     "c_decimal": decimal.Decimal("12345.6789012345"), "c_numeric": decimal.Decimal("42"),
     "c_money": decimal.Decimal("19.9900"), "c_smallmoney": decimal.Decimal("5.2500"), "c_float": 3.141592653589793,
-    "c_real": 2.5, "c_date": dt.date(2024, 2, 29), "c_datetime": dt.datetime(2024, 2, 29, 13, 45, 30, 123000),
-    "c_smalldatetime": dt.datetime(2024, 2, 29, 13, 46), "c_datetime2": dt.datetime(2024, 2, 29, 13, 45, 30, 123456),
+    "c_real": 2.5, "c_date": dt.date(2024, 2, 29), "c_time": dt.time(13, 45, 30, 123456),
+    "c_datetime": dt.datetime(2024, 2, 29, 13, 45, 30, 123000), "c_smalldatetime": dt.datetime(2024, 2, 29, 13, 46),
+    "c_datetime2": dt.datetime(2024, 2, 29, 13, 45, 30, 123456),
+    "c_datetimeoffset": dt.datetime(2024, 2, 29, 13, 45, 30, 123456, tzinfo=_tz(5 * 60 + 30)),
     "c_char": "abc       ", "c_varchar": "café au lait", "c_varchar_max": "plain ascii", "c_nchar": "naïve     ",
     "c_nvarchar": "東京 😀 naïve Ünïcödé 𝄞", "c_nvarchar_max": "𝄞 non-BMP text 😀",
     "c_binary": b"\x00\x01\x00\x02\x00\x03\x00\x04", "c_varbinary": b"\x00\x00\x00\x00",
-    "c_varbinary_max": b"\xde\xad\xbe\xef\x00", "c_xml": "<p>hello</p>",
+    "c_varbinary_max": b"\xde\xad\xbe\xef\x00", "c_uniqueidentifier": uuid.UUID("6F9619FF-8B86-D011-B42D-00C04FC964FF"),
+    "c_xml": "<p>hello</p>",
 }
-MAXIMA = {
-    "c_tinyint": 255, "c_smallint": 32767, "c_int": 2147483647, "c_bigint": 9223372036854775807,
-    "c_decimal": decimal.Decimal("9999999999999999999999999999.9999999999"),
-    "c_money": decimal.Decimal("922337203685477.5807"), "c_smallmoney": decimal.Decimal("214748.3647"),
-    "c_float": 1.79e308, "c_date": dt.date(9999, 12, 31), "c_datetime": dt.datetime(9999, 12, 31, 23, 59, 59, 997000),
-    "c_datetime2": dt.datetime(9999, 12, 31, 23, 59, 59, 999999), "c_varchar": "x" * 50, "c_nvarchar": "語" * 50,
-    "c_varchar_max": "long text " * 3000, "c_nvarchar_max": "長い 😀 " * 4000, "c_binary": b"\xff" * 8,
-}
+ROWS = {1: NULLS, 2: MINIMA, 3: MAXIMA, 4: TYPICAL}
+DATE_TIME = ("c_date", "c_time", "c_datetime", "c_smalldatetime", "c_datetime2", "c_datetimeoffset")
+
+
+def jdbc_text(name: str, value) -> str | None:
+    """mssql-jdbc's getString() of a date/time value (how it formats what the server sent)."""
+    if value is None:
+        return None
+    if name == "c_date":
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    if name == "c_time":
+        return value.strftime("%H:%M:%S.") + f"{value.microsecond:06d}0"
+    stamp = f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:{value.second:02d}."
+    if name in ("c_datetime", "c_smalldatetime"):  # java.sql.Timestamp.toString()
+        return stamp + (f"{value.microsecond:06d}".rstrip("0") or "0")
+    text = stamp + f"{value.microsecond:06d}0"
+    if name == "c_datetimeoffset":
+        minutes = int(value.utcoffset().total_seconds() // 60)
+        text += f" {'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return text
 
 
 def test_sample_loader_loads_the_demo_database(demo, devservers):
@@ -63,40 +123,92 @@ def test_sample_loader_loads_the_demo_database(demo, devservers):
 
 
 def test_pymssql_reads_every_type_exactly(demo, devservers):
+    """Every column of every row: NULLs, minima, maxima (TIME, DATETIMEOFFSET and UNIQUEIDENTIFIER
+    extremes included) and typical values, as FreeTDS decodes what the stand-in sent."""
     with connect(devservers) as conn:
         cur = conn.cursor(as_dict=True)
         cur.execute("SELECT * FROM dbo.all_types ORDER BY id")
         rows = {r["id"]: r for r in cur.fetchall()}
-    assert all(v is None for k, v in rows[1].items() if k not in ("id", "c_rowversion"))
-    for name, value in TYPICAL.items():
-        assert rows[4][name] == value, name
-    for name, value in MAXIMA.items():
-        assert rows[3][name] == value, name
-    assert rows[4]["c_uniqueidentifier"] == uuid.UUID("6F9619FF-8B86-D011-B42D-00C04FC964FF")
-    offset = rows[4]["c_datetimeoffset"]
-    assert offset.utcoffset() == dt.timedelta(hours=5, minutes=30)
-    assert offset.replace(tzinfo=None) == dt.datetime(2024, 2, 29, 13, 45, 30, 123456)
-    assert rows[2]["c_datetime2"] == dt.datetime(1, 1, 1) and rows[2]["c_date"] == dt.date(1, 1, 1)
-    # ROWVERSION: 8 bytes, different for every row, growing with every write.
+    assert sorted(rows) == [1, 2, 3, 4]
+    mismatches = []
+    for row_id, expected in ROWS.items():
+        got = rows[row_id]
+        assert set(got) == set(expected) | {"id", "c_rowversion"}
+        for name, value in expected.items():
+            if got[name] != value or type(got[name]) is not type(value):
+                mismatches.append(f"row {row_id} {name}: {got[name]!r} != {value!r}")
+            elif isinstance(value, dt.datetime) and value.tzinfo is not None:
+                if got[name].utcoffset() != value.utcoffset():  # equal instants are not enough
+                    mismatches.append(f"row {row_id} {name}: offset {got[name].utcoffset()} != {value.utcoffset()}")
+    assert not mismatches, "\n".join(mismatches)
+    # ROWVERSION: 8 bytes, never NULL, different for every row, growing with every write.
+    assert all(len(rows[i]["c_rowversion"]) == 8 for i in rows)
     versions = [int.from_bytes(rows[i]["c_rowversion"], "big") for i in (1, 2, 3, 4)]
     assert versions == sorted(versions) and len(set(versions)) == 4
 
 
 def test_mssql_jdbc_through_spark_reads_every_type_exactly(demo, devservers, spark):
-    df = spark.read.format("jdbc").options(**jdbc(devservers)).option("dbtable", "[dbo].[all_types]").load()
+    """Every column of every row through mssql-jdbc in Spark. Date/time columns are read with the
+    driver's getString() (customSchema STRING): java.sql.Date/Timestamp, Spark's default, shift
+    dates before 1582 and Spark's TIME mapping drops fractions (both in
+    test_known_peer_failures_reproduce_on_the_raw_jdbc_path), so the text shows exactly what the
+    stand-in sent."""
+    as_text = ", ".join(f"{c} STRING" for c in DATE_TIME)
+    df = (spark.read.format("jdbc").options(**jdbc(devservers)).option("dbtable", "[dbo].[all_types]")
+          .option("customSchema", as_text).load())
     types = dict(df.dtypes)
     assert types["c_decimal"] == "decimal(38,10)" and types["c_money"] == "decimal(19,4)"
+    assert types["c_numeric"] == "decimal(18,0)" and types["c_smallmoney"] == "decimal(10,4)"
     assert types["c_bit"] == "boolean" and types["c_binary"] == "binary" and types["c_rowversion"] == "binary"
-    rows = {r["id"]: r.asDict() for r in df.where("id IN (3, 4)").collect()}
-    for name, value in TYPICAL.items():
-        got = rows[4][name]
-        assert (bytes(got) if isinstance(got, bytearray) else got) == value, name
-    for name, value in MAXIMA.items():
-        got = rows[3][name]
-        assert (bytes(got) if isinstance(got, bytearray) else got) == value, name
-    # mssql-jdbc reports UNIQUEIDENTIFIER as upper-case text and DATETIMEOFFSET with its offset.
-    assert rows[4]["c_uniqueidentifier"] == "6F9619FF-8B86-D011-B42D-00C04FC964FF"
-    assert rows[4]["c_datetimeoffset"] == "2024-02-29 13:45:30.1234560 +05:30"
+    assert types["c_real"] == "float" and types["c_float"] == "double" and types["c_bigint"] == "bigint"
+    assert all(types[c] == "string" for c in DATE_TIME)
+    rows = {r["id"]: r.asDict() for r in df.collect()}
+    assert sorted(rows) == [1, 2, 3, 4]
+    mismatches = []
+    for row_id, expected in ROWS.items():
+        for name, value in expected.items():
+            got = rows[row_id][name]
+            got = bytes(got) if isinstance(got, bytearray) else got
+            if name in DATE_TIME:
+                want = jdbc_text(name, value)
+            elif name == "c_uniqueidentifier":
+                want = None if value is None else str(value).upper()  # mssql-jdbc: upper-case text
+            else:
+                want = value
+            if got != want:
+                mismatches.append(f"row {row_id} {name}: {got!r} != {want!r}")
+    assert not mismatches, "\n".join(mismatches)
+    assert rows[3]["c_time"] == "23:59:59.9999990" and rows[2]["c_time"] == "00:00:00.0000000"
+    assert rows[2]["c_datetimeoffset"] == "2000-01-01 00:00:00.0000000 -14:00"
+    assert rows[3]["c_datetimeoffset"] == "9999-12-31 09:59:59.9999990 +14:00"
+    assert rows[2]["c_uniqueidentifier"] == "00000000-0000-0000-0000-000000000000"
+    assert rows[3]["c_uniqueidentifier"] == "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"
+    assert [len(rows[i]["c_rowversion"]) for i in (1, 2, 3, 4)] == [8, 8, 8, 8]
+    # Spark's own types for the date-times it holds exactly (after 1582).
+    typed = {r["id"]: r.asDict() for r in spark.read.format("jdbc").options(**jdbc(devservers))
+             .option("dbtable", "(SELECT id, c_date, c_datetime, c_smalldatetime, c_datetime2 FROM dbo.all_types "
+                                "WHERE id IN (3, 4)) AS t").load().collect()}
+    for row_id in (3, 4):
+        for name in ("c_date", "c_datetime", "c_smalldatetime", "c_datetime2"):
+            assert typed[row_id][name] == ROWS[row_id][name], (row_id, name)
+
+
+def test_convert_style_121_keeps_the_column_type_through_min_and_max(demo, devservers):
+    """CONVERT(VARCHAR, MAX(col), 121) formats as the column's type, as SQL Server does (the
+    product's datetime watermark reads its high mark this way)."""
+    with connect(devservers) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT CONVERT(VARCHAR(26), MAX(created_at), 121), CONVERT(VARCHAR(26), MIN(created_at), 121) "
+                    "FROM dbo.customers")
+        high, low = cur.fetchone()
+        cur.execute("SELECT CONVERT(VARCHAR(27), MAX(c_datetime2), 121), CONVERT(VARCHAR(27), c_datetime2, 121) "
+                    "FROM dbo.all_types WHERE id = 2 GROUP BY c_datetime2")
+        dt2_max, dt2 = cur.fetchone()
+        cur.execute("SELECT MAX(created_at), MIN(created_at) FROM dbo.customers")
+        top, bottom = cur.fetchone()
+    assert high == top.strftime("%Y-%m-%d %H:%M:%S.") + f"{top.microsecond // 1000:03d}"  # DATETIME2(3)
+    assert low == bottom.strftime("%Y-%m-%d %H:%M:%S.") + f"{bottom.microsecond // 1000:03d}"
+    assert dt2_max == dt2 == "0001-01-01 00:00:00.0000000"  # DATETIME2(7): seven digits, even when all 0
 
 
 def test_partitioned_jdbc_read_covers_every_row_once(demo, devservers, spark):
@@ -131,6 +243,11 @@ def test_known_peer_failures_reproduce_on_the_raw_jdbc_path(demo, devservers, sp
             .option("dbtable", "(SELECT CONVERT(VARCHAR(27), c_datetime2, 121) AS v FROM dbo.all_types WHERE id = 2) t")
             .load().collect()[0]["v"])
     assert text == "0001-01-01 00:00:00.0000000"
+    # Spark maps TIME to a timestamp on 1970-01-01 through java.sql.Time: the fraction is gone
+    # (the product converts TIME to text on the server instead).
+    time_value = (spark.read.format("jdbc").options(**jdbc(devservers)).option("dbtable", "[dbo].[all_types]").load()
+                  .where("id = 4").selectExpr("CAST(c_time AS STRING) AS v").collect()[0]["v"])
+    assert time_value == "1970-01-01 13:45:30"
 
 
 def test_production_style_tls_url_and_certificate_checking(demo, devservers, spark):

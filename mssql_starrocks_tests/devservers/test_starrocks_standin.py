@@ -188,3 +188,97 @@ def test_connector_j_reads_and_batch_inserts_through_spark(devservers, tables, s
     assert back.count() == 2500
     row = back.where("id = 7").collect()[0]
     assert row["name"] == "名前 7" and row["amount"] == decimal.Decimal("7.25")
+
+
+def _connector_j(spark, devservers, database: str = ""):
+    """A java.sql.Connection from MySQL Connector/J inside Spark's JVM (the driver jar is on
+    spark.jars, so it is loaded through Spark's class loader, as DriverManager cannot see it)."""
+    jvm = spark.sparkContext._jvm
+    driver = jvm.org.apache.spark.util.Utils.classForName("com.mysql.cj.jdbc.Driver", True, False).newInstance()
+    props = jvm.java.util.Properties()
+    props.setProperty("user", devservers["STARROCKS_USER"])
+    props.setProperty("password", devservers["STARROCKS_PASSWORD"])
+    url = f"jdbc:mysql://{devservers['STARROCKS_HOST']}:{devservers['STARROCKS_QUERY_PORT']}/{database}?useSSL=false"
+    assert driver.acceptsURL(url)
+    return jvm, driver.connect(url, props)
+
+
+def _jdbc_rows(conn, query: str) -> list[tuple]:
+    rs = conn.createStatement().executeQuery(query)
+    n = rs.getMetaData().getColumnCount()
+    rows = []
+    while rs.next():
+        rows.append(tuple(rs.getString(i) for i in range(1, n + 1)))
+    return rows
+
+
+def _jdbc_columns(conn, table: str) -> list[tuple]:
+    """(name, type name, scale) as Connector/J reports a SELECT's columns. Lengths and nullability
+    are read from DatabaseMetaData: StarRocks' result column definitions carry neither exactly
+    (flags are 0; a length is 3 bytes per character, and the stand-in sends the maximum)."""
+    meta = conn.createStatement().executeQuery(f"SELECT * FROM {table} WHERE 1 = 0").getMetaData()
+    return [(meta.getColumnName(i), meta.getColumnTypeName(i), meta.getScale(i))
+            for i in range(1, meta.getColumnCount() + 1)]
+
+
+def _described(conn, table: str) -> list[tuple]:
+    """DatabaseMetaData.getColumns, as JDBC tools read a table (Connector/J asks SHOW FULL COLUMNS)."""
+    found = conn.getMetaData().getColumns(DB, None, table, "%")
+    out = []
+    while found.next():
+        out.append((found.getString("COLUMN_NAME"), found.getString("TYPE_NAME"), found.getInt("COLUMN_SIZE"),
+                    found.getInt("DECIMAL_DIGITS"), found.getString("IS_NULLABLE")))
+    return out
+
+
+def test_connector_j_ddl_create_alter_add_column_and_drop(devservers, tables, spark):
+    """CREATE TABLE, ALTER TABLE ... ADD COLUMN and DROP TABLE sent by the JVM driver, each checked
+    through the same driver (result set metadata, typed reads) and through information_schema."""
+    jvm, conn = _connector_j(spark, devservers, DB)
+    try:
+        stmt = conn.createStatement()
+        assert stmt.executeUpdate("DROP TABLE IF EXISTS cj_ddl") == 0
+        assert stmt.executeUpdate(
+            "CREATE TABLE cj_ddl (id BIGINT NOT NULL, name VARCHAR(20) NULL, amount DECIMAL(12,3) NULL) "
+            'PRIMARY KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 2 PROPERTIES ("replication_num" = "1")') == 0
+        assert ("cj_ddl",) in _jdbc_rows(conn, "SHOW TABLES")
+        assert _jdbc_columns(conn, "cj_ddl") == [("id", "BIGINT", 0), ("name", "VARCHAR", 0), ("amount", "DECIMAL", 3)]
+        assert _described(conn, "cj_ddl") == [("id", "BIGINT", 19, 0, "NO"), ("name", "VARCHAR", 20, 0, "YES"),
+                                              ("amount", "DECIMAL", 12, 3, "YES")]
+        create = _jdbc_rows(conn, "SHOW CREATE TABLE cj_ddl")[0][1]
+        assert "PRIMARY KEY(`id`)" in create and "DISTRIBUTED BY HASH(`id`) BUCKETS 2" in create
+        insert = conn.prepareStatement("INSERT INTO cj_ddl (id, name, amount) VALUES (?, ?, ?)")
+        insert.setLong(1, 1)
+        insert.setString(2, "東京")
+        insert.setBigDecimal(3, jvm.java.math.BigDecimal("1234.567"))
+        assert insert.executeUpdate() == 1
+
+        assert stmt.executeUpdate("ALTER TABLE cj_ddl ADD COLUMN note VARCHAR(30) NULL") == 0
+        jobs = _jdbc_rows(conn, "SHOW ALTER TABLE COLUMN WHERE TableName = 'cj_ddl'")
+        assert [j for j in jobs if j[9] not in ("FINISHED", "CANCELLED")] == []  # nothing pending: the column is there
+        assert _jdbc_columns(conn, "cj_ddl")[-1] == ("note", "VARCHAR", 0)
+        assert _described(conn, "cj_ddl")[-1] == ("note", "VARCHAR", 30, 0, "YES")
+        assert stmt.executeUpdate("INSERT INTO cj_ddl (id, name, amount, note) VALUES (2, 'b', -0.5, 'added')") == 1
+        rs = stmt.executeQuery("SELECT id, name, amount, note FROM cj_ddl ORDER BY id")
+        got = []
+        while rs.next():
+            row = (rs.getLong(1), rs.getString(2), str(rs.getBigDecimal(3)), rs.getString(4))
+            got.append((*row, rs.wasNull()))  # wasNull: of the last column read, the added one
+        assert got == [(1, "東京", "1234.567", None, True), (2, "b", "-0.500", "added", False)]
+        assert sql(devservers, "SELECT column_name, column_type FROM information_schema.columns "
+                               f"WHERE table_schema = '{DB}' AND table_name = 'cj_ddl' ORDER BY ordinal_position") == [
+            ("id", "bigint(20)"), ("name", "varchar(20)"), ("amount", "decimal(12,3)"), ("note", "varchar(30)")]
+
+        assert stmt.executeUpdate("DROP TABLE cj_ddl") == 0
+        assert ("cj_ddl",) not in _jdbc_rows(conn, "SHOW TABLES")
+        with pytest.raises(Exception) as err:
+            stmt.executeQuery("SELECT * FROM cj_ddl")
+        assert "SQLSyntaxErrorException" in str(err.value) or "SQLException" in str(err.value)
+        assert "Unknown table" in str(err.value)
+        assert stmt.executeUpdate("DROP TABLE IF EXISTS cj_ddl") == 0
+        assert sql(devservers, "SELECT COUNT(*) FROM information_schema.tables "
+                               f"WHERE table_schema = '{DB}' AND table_name = 'cj_ddl'") == [(0,)]
+        check = stmt.executeQuery("SELECT COUNT(*) FROM dup")  # the connection still serves
+        assert check.next() and check.getLong(1) >= 0
+    finally:
+        conn.close()

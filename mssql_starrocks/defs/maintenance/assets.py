@@ -27,6 +27,7 @@ def _build_compaction_asset(*, plan: TablePlan) -> dg.AssetsDefinition:
 
     @dg.asset(key=compaction_key(plan), deps=[keys.iceberg], kinds={"spark", "iceberg"},
               group_name=f"{plan.group}_maintenance", pool=f"table_{'_'.join(keys.raw.path[1:])}",
+              owners=list(plan.owners), tags=plan.asset_tags("maintenance"),
               description=f"`{plan.source_label}`: compacts the Iceberg table's data files "
                           "(rewrite_data_files in its sort order); rows unchanged.")
     def compaction(context: AssetExecutionContext, spark: SparkResource,

@@ -74,7 +74,7 @@ def _description(plan: TablePlan, layer: str) -> str:
     if plan.spec.key_columns:
         parts.append("Key: " + ", ".join(plan.spec.key_columns))
     if plan.spec.row_estimate is not None:
-        parts.append(f"About {plan.spec.row_estimate} rows when discovered.")
+        parts.append(f"About {plan.spec.row_estimate:,} rows (SQL Server's estimate when discovered).")
     return "\n\n".join(parts)
 
 
@@ -142,12 +142,12 @@ def _step_metadata(result: pipeline.StepResult, layer: str, upstream: dg.AssetKe
 
 def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDefinition]:
     common = dict(group_name=plan.group, metadata={"source_table": plan.source_label, "load_mode": plan.load_mode},
-                  retry_policy=RETRY)
+                  retry_policy=RETRY, owners=list(plan.owners))
     # One load of a given table at a time: concurrent loads would race for the same tables.
     pool = f"table_{'_'.join(keys.raw.path[1:])}"
 
     @dg.asset(key=keys.raw, kinds={"mssql", "spark", "iceberg"}, description=_description(plan, "raw"),
-              pool=pool, **common)
+              tags=plan.asset_tags("raw"), pool=pool, **common)
     def raw(context: AssetExecutionContext, spark: SparkResource, mssql: MssqlResource,
             iceberg: IcebergResource) -> dg.MaterializeResult:
         with _failures(plan.source_label, "extract"):
@@ -157,7 +157,7 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
         return dg.MaterializeResult(metadata=_step_metadata(result, "raw", None))
 
     @dg.asset(key=keys.iceberg, deps=[keys.raw], kinds={"spark", "iceberg"},
-              description=_description(plan, "iceberg"), pool=pool, **common)
+              description=_description(plan, "iceberg"), tags=plan.asset_tags("iceberg"), pool=pool, **common)
     def iceberg_table(context: AssetExecutionContext, spark: SparkResource,
                       iceberg: IcebergResource) -> dg.MaterializeResult:
         catalog = iceberg.get_client()
@@ -175,7 +175,8 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
                                               "catalog": catalog.display})
 
     @dg.asset(key=keys.starrocks, deps=[keys.iceberg], kinds={"spark", "starrocks"},
-              description=_description(plan, "starrocks"), pool=pool, **common)
+              description=_description(plan, "starrocks"), tags=plan.asset_tags("starrocks"), pool=pool,
+              **common)
     def starrocks_table(context: AssetExecutionContext, spark: SparkResource, iceberg: IcebergResource,
                         starrocks: StarRocksResource) -> dg.MaterializeResult:
         with _failures(plan.source_label, "starrocks load"):
