@@ -154,6 +154,8 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     assert isinstance(sr["load_labels"], dg.JsonMetadataValue) and len(labels) == sr["loads"].value >= 1
     assert sum(r["loaded"] for r in labels) == sr["loaded_rows"].value == source_rows
     assert sum(r["filtered"] for r in labels) == sr["filtered_rows"].value == 0 and sr["reused_labels"].value == 0
+    assert isinstance(sr["load_bytes"], dg.IntMetadataValue)
+    assert sum(r["bytes"] for r in labels) == sr["load_bytes"].value > 100 * source_rows  # JSON of every row
     settings = StarRocksSettings(host=devservers["STARROCKS_HOST"], query_port=int(devservers["STARROCKS_QUERY_PORT"]),
                                  http_port=int(devservers["STARROCKS_HTTP_PORT"]), user=devservers["STARROCKS_USER"],
                                  password=devservers["STARROCKS_PASSWORD"])

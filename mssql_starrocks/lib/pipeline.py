@@ -354,7 +354,7 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
         "starrocks_table": f"{database}.{table}",
         "load_label_prefix": outcome.label_prefix,
         # Each Stream Load's label and StarRocks' own counts, so a load can be looked up there.
-        "load_labels": [{k: r[k] for k in ("label", "status", "loaded", "filtered")}
+        "load_labels": [{k: r[k] for k in ("label", "status", "loaded", "filtered", "bytes")}
                         for r in outcome.results[:MAX_LISTED_LOADS]],
         "loads": len(outcome.results),
         "loaded_rows": outcome.loaded,
