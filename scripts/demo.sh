@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 
 export DAGSTER_HOME="$PWD/.local/dagster_home"
-mkdir -p "$DAGSTER_HOME" .local/demo
-touch "$DAGSTER_HOME/dagster.yaml"
+mkdir -p .local/demo
+scripts/dagster_home.sh
 export MSSQL_STARROCKS_TABLES_FILE="$PWD/.local/demo/tables.yaml"
 
 .venv/bin/python -m mssql_starrocks_devservers up --env-file .env.devservers
