@@ -90,7 +90,7 @@ PERMANENT = (SchemaError, SourceError, StarRocksLoadFailed, StarRocksAccessDenie
 
 def _summary(exc: BaseException) -> str:
     """One line for a failure: the Java root cause of a Spark/JDBC error, else the message."""
-    java = getattr(exc, "java_exception", None)
+    java = _java_exception(exc)
     if java is not None:
         try:
             first, root = str(java.toString()), java
@@ -102,6 +102,35 @@ def _summary(exc: BaseException) -> str:
             pass
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0] if len(text) > 2000 else text
+
+
+# AWS error codes a retry cannot get past: permissions, credentials, a missing bucket. Anything
+# else from S3/Glue (SlowDown, InternalError, throttling, a commit conflict Iceberg's own
+# retries did not resolve) goes back to the retry policy: every step is safe to repeat.
+AWS_PERMANENT = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "InvalidAccessKeyId",
+                 "SignatureDoesNotMatch", "NoSuchBucket", "UnrecognizedClientException", "InvalidClientTokenId"}
+
+
+def _java_exception(exc: BaseException):
+    """The JVM exception behind a py4j error or a PySpark captured exception, if any."""
+    return getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+
+
+def _aws_error_code(exc: BaseException) -> str | None:
+    """The AWS error code (e.g. AccessDenied) of the first AWS service exception in the Java causes."""
+    java, depth = _java_exception(exc), 0
+    while java is not None and depth < 20:
+        try:
+            details = java.awsErrorDetails()  # only AwsServiceException has it
+            if details is not None and details.errorCode():
+                return str(details.errorCode())
+        except Exception:  # noqa: BLE001 - not an AWS exception (py4j says no such method)
+            pass
+        try:
+            java, depth = java.getCause(), depth + 1
+        except Exception:  # noqa: BLE001 - the JVM may be gone
+            return None
+    return None
 
 
 @contextmanager
@@ -119,6 +148,10 @@ def _failures(table: str, step: str):
             raise RuntimeError(f"{message} [{step}; transient, retried]") from None
         raise dg.Failure(description=f"{message} [{step}]", allow_retries=False) from None
     except Exception as exc:  # noqa: BLE001
+        code = _aws_error_code(exc)
+        if code in AWS_PERMANENT:
+            raise dg.Failure(description=f"{table}: {step} failed: {_summary(exc)} [{step}; AWS {code}: not retried]",
+                             allow_retries=False) from None
         raise RuntimeError(f"{table}: {step} failed: {_summary(exc)}") from exc
 
 
