@@ -7,6 +7,7 @@ directory first (the same file Dagster loads), or the file given with `--env-fil
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import yaml
 from mssql_starrocks.lib import config as cfg
 from mssql_starrocks.lib import schema as sch
 from mssql_starrocks.lib import typemap
+from mssql_starrocks.lib.spark import PROJECT_ROOT
 
 
 def _load_env(env_file: str | None) -> None:
@@ -311,8 +313,10 @@ def demo(ctx: click.Context, state_dir: str, devservers_env: str, tables_file: s
         if subprocess.run(command).returncode != 0:
             raise click.ClickException(f"demo: {what} failed (see the output above)")
     load_dotenv(devservers_env, override=True)
-    Path(dagster_home).mkdir(parents=True, exist_ok=True)
-    (Path(dagster_home) / "dagster.yaml").touch()
+    instance_yaml = Path(dagster_home) / "dagster.yaml"
+    instance_yaml.parent.mkdir(parents=True, exist_ok=True)
+    if not instance_yaml.exists() or not instance_yaml.stat().st_size:  # as scripts/dagster_home.sh does
+        shutil.copyfile(PROJECT_ROOT / "scripts" / "dagster.yaml", instance_yaml)
     Path(tables_file).parent.mkdir(parents=True, exist_ok=True)
     os.environ.update({"DAGSTER_HOME": str(Path(dagster_home).resolve()), "ICEBERG_CATALOG_TYPE": "local",
                        cfg.TABLES_FILE_ENV: str(Path(tables_file).resolve())})

@@ -54,7 +54,8 @@ class Server:
                 "--aws-endpoint-url", f"http://127.0.0.1:{ports['s3glue']}",
             ]
         if self.name == "s3glue":
-            return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports["s3glue"])]
+            return [sys.executable, "-m", "mssql_starrocks_devservers.s3glue", "--host", "127.0.0.1",
+                    "--port", str(ports["s3glue"])]
         raise ValueError(self.name)
 
 

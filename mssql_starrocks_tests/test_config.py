@@ -41,6 +41,11 @@ def test_fixture_loads_with_defaults_applied():
      "table DBO.T is listed twice"),
     ("database: d\ntables:\n  - {schema: dbo, name: t, key_columns: [idd], columns: [{name: id, type: int}]}\n",
      "table dbo.t: key_columns: unknown column 'idd' (the table has: id)"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t, load_mode: incremental, key_columns: [id], watermark_column: rvv, "
+     "columns: [{name: id, type: int}, {name: rv, type: timestamp}]}\n",
+     "table dbo.t: watermark_column: unknown column 'rvv' (the table has: id, rv)"),
+    ("database: d\ntables:\n  - {schema: dbo, name: t, partition_column: idd, columns: [{name: id, type: int}]}\n",
+     "table dbo.t: partition_column: unknown column 'idd' (the table has: id)"),
     ("database: d\ntables:\n  - {schema: dbo, name: t, partition_colum: id}\n",
      "table dbo.t: partition_colum: Extra inputs are not permitted"),
     ("database: d\ntables:\n  - {schema: dbo, name: t, starrocks: {model: aggregate}}\n",

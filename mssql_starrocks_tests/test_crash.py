@@ -165,6 +165,9 @@ def rerun_and_check(state, name: str, expect_extract: int | None) -> None:
     done = run_to_end(state, name)
     assert done.returncode == 0, done.stdout[-4000:]
     assert "RUN_SUCCESS" in done.stdout
+    # The killed run's table lock died with it (flock): the re-run takes it at once.
+    assert f"{DB}.dbo.{TABLE}: holding the table lock for run" in done.stdout
+    assert "waiting for the table lock" not in done.stdout
     assert_targets_equal_source(state)
     if expect_extract is not None:
         # Killed before its extract committed: the re-run reads exactly the changed rows again.

@@ -5,6 +5,8 @@ equal to the source (compared row by row), never half-written or doubled.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 import requests
@@ -94,7 +96,8 @@ def retries(result) -> int:
     return sum(1 for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY")
 
 
-def assert_failure_recorded_on_the_asset(state, result, asset: str, text: str) -> None:
+def assert_failure_recorded_on_the_asset(state, result, asset: str, text: str, table: str = "full_t",
+                                         step: str = "extract") -> str:
     """The run-failure sensor records the failure on the table's asset: table, step and error."""
     from mssql_starrocks.defs.migration.sensors import migration_failure_sensor
 
@@ -109,8 +112,9 @@ def assert_failure_recorded_on_the_asset(state, result, asset: str, text: str) -
     assert records, f"no failure recorded on {asset}"
     metadata = {k: v.value for k, v in records[0].asset_observation.metadata.items()}
     assert (metadata["table"], metadata["step"], metadata["failed_run_id"]) == (
-        f"{DB}/dbo/full_t", "extract", result.run_id)
-    assert text in metadata["error"] and f"{DB}.dbo.full_t" in metadata["error"]
+        f"{DB}/dbo/{table}", step, result.run_id)
+    assert text in metadata["error"] and f"{DB}.dbo.{table}" in metadata["error"]
+    return metadata["error"]
 
 
 def change(state, table: str, n: int) -> None:
@@ -246,3 +250,91 @@ def test_a_value_over_starrocks_limit_is_refused_by_column_before_starrocks_chan
                                               f"WHERE table_schema = '{DB}_dbo' AND table_name = 'big_text'")
     with e2e.environ(env["env"]):  # the module's definitions again for the other tests
         e2e.load_definitions()
+
+
+FAILURE = "dagster._core.definitions.events.Failure: "
+
+
+def run_with_tables_file(state, name: str, entries: str):
+    """Materialize everything a tables file of these entries defines; the module's file again after."""
+    path = Path(state["env"]["MSSQL_STARROCKS_TABLES_FILE"]).with_name(f"{name}.yaml")
+    path.write_text(f"version: 1\ndatabase: {DB}\ntables:\n{entries}")
+    try:
+        with e2e.environ({**state["env"], "MSSQL_STARROCKS_TABLES_FILE": str(path)}):
+            return e2e.run_assets(e2e.load_definitions(), "*", state["instance"], raise_on_error=False), path
+    finally:
+        with e2e.environ(state["env"]):
+            e2e.load_definitions()
+
+
+def starrocks_tables_like(state, prefix: str) -> list[str]:
+    return [r[0] for r in e2e.starrocks_rows(state["devservers"], "SELECT table_name FROM information_schema.tables "
+                                             f"WHERE table_schema = '{DB}_dbo' AND table_name LIKE '{prefix}%'")]
+
+
+# --- the tables file against SQL Server's catalog -----------------------------------------------
+@pytest.mark.parametrize("entry,expected", [
+    ("{schema: dbo, name: no_such_table, target_name: cfg_probe}",
+     "table dbo.no_such_table: no such table in SQL Server (faults.dbo.no_such_table on mssql://"),
+    ("{schema: dbo, name: inc_t, target_name: cfg_probe, load_mode: incremental, key_columns: [id], "
+     "watermark_column: rvv}",
+     "table dbo.inc_t: watermark_column: unknown column 'rvv' (faults.dbo.inc_t in SQL Server has: id, name, qty, rv)"),
+    ("{schema: dbo, name: full_t, target_name: cfg_probe, key_columns: [id], partition_column: idd}",
+     "table dbo.full_t: partition_column: unknown column 'idd' (faults.dbo.full_t in SQL Server has: id, name, qty)"),
+], ids=["unknown-table", "unknown-watermark-column", "unknown-partition-column"])
+def test_a_table_or_column_sql_server_does_not_have_is_refused_naming_file_table_and_field_before_data_moves(
+        env, entry, expected):
+    """Definitions load without I/O, so a tables file without `columns` is checked against the
+    live catalog by the extract, first thing: one message, no retry, no target touched."""
+    result, path = run_with_tables_file(env, "cfg_probe", f"  - {entry}\n")
+    assert not result.success
+    assert retries(result) == 0
+    failures = step_failures(result)
+    assert len(failures) == 1, failures
+    message = failures[0].removeprefix(FAILURE)
+    assert message.startswith(f"{path}: {expected}") and message.endswith("[extract]")
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert started == {f"raw__{DB}__dbo__cfg_probe"}  # the Iceberg and StarRocks steps never ran
+    landed = [r.tableName for r in env["spark"].sql(f"SHOW TABLES IN lake.{DB}_dbo").collect()]
+    assert not [t for t in landed if t.startswith("cfg_probe")]
+    assert not starrocks_tables_like(env, "cfg_probe")
+
+
+# --- rows StarRocks filters, in a run ------------------------------------------------------------
+def test_rows_starrocks_filters_fail_the_load_step_with_the_rejected_rows_and_leave_the_live_table(env):
+    """The live StarRocks table was rebuilt by hand with a narrower column (StarRocks cannot
+    narrow one in place): the next delta's long value is filtered, the step fails with
+    StarRocks' reason and the ErrorURL's rows in the Dagster failure, and nothing is loaded."""
+    devservers = env["devservers"]
+    sql(devservers, "IF OBJECT_ID('dbo.narrowed_t') IS NOT NULL DROP TABLE dbo.narrowed_t")
+    sql(devservers, "CREATE TABLE dbo.narrowed_t (id INT NOT NULL PRIMARY KEY, name NVARCHAR(40), qty INT, rv ROWVERSION)")
+    sql(devservers, "INSERT INTO dbo.narrowed_t (id, name, qty) SELECT value, CONCAT(N'row ', value), value % 13 "
+                    "FROM GENERATE_SERIES(1, 500)")
+    entry = "  - {schema: dbo, name: narrowed_t, load_mode: incremental, key_columns: [id], watermark_column: rv}\n"
+    first, _ = run_with_tables_file(env, "narrowed", entry)
+    assert first.success, step_failures(first)
+    live = f"{DB}_dbo.narrowed_t"
+    ddl = e2e.starrocks_rows(devservers, f"SHOW CREATE TABLE {live}")[0][1]
+    assert ddl.startswith("CREATE TABLE `narrowed_t` (") and "`name` varchar(120) NULL" in ddl
+    e2e.starrocks_rows(devservers, ddl.replace("`narrowed_t`", f"`{DB}_dbo`.`narrowed_t_by_hand`", 1)
+                       .replace("`name` varchar(120)", "`name` varchar(12)"))
+    e2e.starrocks_rows(devservers, f"INSERT INTO {DB}_dbo.narrowed_t_by_hand SELECT * FROM {live}")
+    e2e.starrocks_rows(devservers, f"ALTER TABLE {live} SWAP WITH narrowed_t_by_hand")
+    e2e.starrocks_rows(devservers, f"DROP TABLE {DB}_dbo.narrowed_t_by_hand")
+    before = sorted(e2e.starrocks_rows(devservers, f"SELECT id, name, qty FROM {live}"))
+    assert len(before) == 500
+
+    sql(devservers, "UPDATE dbo.narrowed_t SET name = N'a name too long for VARCHAR(12)' WHERE id = 7")
+    result, _ = run_with_tables_file(env, "narrowed", entry)
+    assert not result.success
+    assert retries(result) == 0  # refused rows: no retry can load them
+    message = step_failures(result)[-1].removeprefix(FAILURE)
+    assert message.startswith(f"{DB}.dbo.narrowed_t: 1 Stream Load(s) failed") and message.endswith("[starrocks load]")
+    assert "too many filtered rows" in message and "total=1 loaded=0 filtered=1" in message
+    rejected = message.split("first rejected rows (from ErrorURL):", 1)[1]
+    assert "Value length beyond the limit. column type: varchar(12)" in rejected and "Column: name" in rejected
+    assert "a name too long for VARCHAR(12)" in rejected
+    assert sorted(e2e.starrocks_rows(devservers, f"SELECT id, name, qty FROM {live}")) == before
+    recorded = assert_failure_recorded_on_the_asset(env, result, f"starrocks/{DB}/dbo/narrowed_t",
+                                                    "too many filtered rows", table="narrowed_t", step="starrocks load")
+    assert "a name too long for VARCHAR(12)" in recorded and "Value length beyond the limit" in recorded

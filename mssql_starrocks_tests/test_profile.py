@@ -23,7 +23,7 @@ def test_measures_cover_non_nulls_exact_ranges_and_only_columns_starrocks_has():
     assert "non-null note" not in added_since
     src, dst = profile.profile_queries(profile.measures(plan, {"order_id"}), source_table="[d].[dbo].[t]",
                                        target_table="`d_dbo`.`t`")
-    assert src == ("SELECT COUNT_BIG(*), SUM(CASE WHEN [Order ID] IS NULL THEN 0 ELSE 1 END), MIN([Order ID]), "
+    assert src == ("SELECT COUNT_BIG(*), COUNT_BIG(CASE WHEN [Order ID] IS NOT NULL THEN 1 END), MIN([Order ID]), "
                    "MAX([Order ID]) FROM [d].[dbo].[t]")
     assert dst == "SELECT COUNT(*), COUNT(`order_id`), MIN(`order_id`), MAX(`order_id`) FROM `d_dbo`.`t`"
     keys = profile.distinct_keys_sql(plan, source_table="[d].[dbo].[t]", target_table="`d_dbo`.`t`")

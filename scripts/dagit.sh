@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.local/dagster_home}"
-mkdir -p "$DAGSTER_HOME"; touch "$DAGSTER_HOME/dagster.yaml"
+scripts/dagster_home.sh
 if [[ ! -f .env && -f .env.devservers ]]; then
   set -a; . ./.env.devservers; set +a
   export MSSQL_STARROCKS_TABLES_FILE="${MSSQL_STARROCKS_TABLES_FILE:-$PWD/.local/demo/tables.yaml}"

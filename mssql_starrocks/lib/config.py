@@ -199,15 +199,20 @@ class TableSpec(_Strict):
         known = [c.name for c in self.columns]
         if len(set(known)) != len(known):
             raise ValueError("columns: a column is listed twice")
+        for field, col in self.unknown_columns(known):
+            raise ValueError(f"{field}: unknown column '{col}' (the table has: {', '.join(known)})")
+        return self
+
+    def unknown_columns(self, known: list[str]) -> list[tuple[str, str]]:
+        """(field, column) for every column this entry names that is not in `known`."""
+        out = []
         for field, cols in (("key_columns", self.key_columns),
                             ("partition_column", [self.partition_column] if self.partition_column else []),
                             ("watermark_column", [self.watermark_column] if self.watermark_column else []),
                             ("rename", list(self.rename)),
                             ("exclude_columns", self.exclude_columns)):
-            for col in cols:
-                if col not in known:
-                    raise ValueError(f"{field}: unknown column '{col}' (the table has: {', '.join(known)})")
-        return self
+            out += [(field, col) for col in cols if col not in known]
+        return out
 
     @property
     def qualified(self) -> str:
@@ -273,7 +278,7 @@ def load_plans(path: str | Path | None = None) -> list["TablePlan"]:
     """The validated tables file as plans (defaults applied); errors name the file."""
     path = tables_file_path(path)
     try:
-        return plans(load_tables_file(path))
+        return [p.model_copy(update={"tables_file": str(path)}) for p in plans(load_tables_file(path))]
     except TablesFileError as exc:
         text = str(exc)
         raise TablesFileError(text if text.startswith(str(path)) else f"{path}: {text}") from None
@@ -324,6 +329,7 @@ class TablePlan(BaseModel):
         return {**self.tags, "layer": layer, "load_mode": self.load_mode,
                 **{f"source_{what}": names.to_target_name(value)[:63] for what, value in
                    (("database", self.database), ("schema", self.spec.schema_), ("table", self.spec.name))}}
+    tables_file: str | None = None  # where this entry came from, for messages
 
     @property
     def source_schema(self) -> str:
@@ -357,6 +363,22 @@ class TablePlan(BaseModel):
     @property
     def key_parts(self) -> list[str]:
         return [names.to_target_name(self.database), names.to_target_name(self.spec.schema_), self.table]
+
+
+def check_against_source(plan: "TablePlan", columns: list[str] | None, where: str) -> None:
+    """Refuse, before any data moves, an entry naming a table or columns SQL Server does not have
+    (the tables file can only be checked against the live catalog at run time: definitions
+    load without I/O). `columns` None means the table does not exist."""
+    prefix = f"{plan.tables_file or tables_file_path()}: table {plan.spec.qualified}"
+    if columns is None:
+        raise TablesFileError(f"{prefix}: no such table in SQL Server ({plan.source_label} on {where}); "
+                              "correct schema and name, or remove the entry (`mssql-starrocks discover` lists the tables)")
+    # rename/exclude_columns of a column dropped in SQL Server since are harmless (see evolution).
+    problems = [f"{field}: unknown column '{col}'" for field, col in plan.spec.unknown_columns(columns)
+                if field in ("key_columns", "partition_column", "watermark_column")]
+    if problems:
+        raise TablesFileError(f"{prefix}: " + "; ".join(problems)
+                              + f" ({plan.source_label} in SQL Server has: {', '.join(columns)})")
 
 
 def _check_mode(plan: "TablePlan") -> None:

@@ -33,6 +33,10 @@ class SourceError(RuntimeError):
         return bool(TRANSIENT_ERRORS.search(str(self)))
 
 
+class TableNotFound(SourceError):
+    """The table is not in the database (or not visible to the login)."""
+
+
 TRANSIENT_ERRORS = re.compile(r"error (1205|1222|-2|233|4060|40197|40501|40613|49918|49919|49920|10053|10054|"
                               r"10060|20003|20006|20009|20047):|Adaptive Server connection (timed out|failed)|"
                               r"connection (was )?(reset|lost|closed)", re.I)
@@ -165,7 +169,7 @@ class MssqlClient:
             (schema, table),
         )
         if not rows:
-            raise SourceError(
+            raise TableNotFound(
                 f"table [{schema}].[{table}] not found in {self.settings.display} (or it has no columns you can see)"
             )
         out = []

@@ -23,8 +23,8 @@ from typing import Any, Callable
 from mssql_starrocks.lib import changes, evolution, sr_load, splits
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib.config import TablePlan
-from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, SourceError
+from mssql_starrocks.lib.config import TablePlan, check_against_source
+from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, SourceError, TableNotFound
 from mssql_starrocks.lib.names import quote_spark
 from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
 
@@ -51,9 +51,16 @@ def iceberg_table(iceberg: ice.IcebergSettings, plan: TablePlan) -> str:
 
 
 def source_schema(client: MssqlClient, plan: TablePlan) -> sch.TableSchemaPlan:
-    """The target schema from the live catalog; checks the configured keys exist there."""
+    """The target schema from the live catalog, after checking the table and the key, watermark
+    and partition columns the tables file names exist there."""
+    try:
+        live = client.columns(plan.source_schema, plan.source_table)
+    except TableNotFound:
+        check_against_source(plan, None, client.settings.display)
+        raise
+    check_against_source(plan, [c.name for c in live], client.settings.display)
     excluded = set(plan.spec.exclude_columns)
-    columns = [c for c in client.columns(plan.source_schema, plan.source_table) if c.name not in excluded]
+    columns = [c for c in live if c.name not in excluded]
     return sch.build(plan.source_label, columns, key_columns=list(plan.spec.key_columns), rename=dict(plan.spec.rename))
 
 

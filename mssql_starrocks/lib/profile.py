@@ -32,7 +32,8 @@ def measures(plan: TableSchemaPlan, starrocks_columns: set[str]) -> list[Measure
         if c.name not in starrocks_columns or c.source_name is None:
             continue
         src, dst = quote_tsql(c.source_name), quote_starrocks(c.name)
-        out.append(Measure(f"non-null {c.name}", f"SUM(CASE WHEN {src} IS NULL THEN 0 ELSE 1 END)", f"COUNT({dst})"))
+        # Not COUNT(col): SQL Server refuses it on TEXT/NTEXT/IMAGE. Not SUM(CASE ...): NULL on an empty table.
+        out.append(Measure(f"non-null {c.name}", f"COUNT_BIG(CASE WHEN {src} IS NOT NULL THEN 1 END)", f"COUNT({dst})"))
         base = (c.source_type or "").split("(")[0].strip().lower()
         if base in EXACT_RANGE_TYPES:
             out.append(Measure(f"min {c.name}", f"MIN({src})", f"MIN({dst})"))

@@ -13,11 +13,14 @@ from contextlib import contextmanager
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from mssql_starrocks.defs.migration.resources import IcebergResource, MssqlResource, SparkResource, StarRocksResource
+from mssql_starrocks.defs.migration.resources import (
+    IcebergResource, MssqlResource, SparkResource, StarRocksResource, TableLocksResource,
+)
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.config import TablesFileError
+from mssql_starrocks.lib.locks import TableBusyError
 from mssql_starrocks.lib.mssql import SourceError
 from mssql_starrocks.lib.schema import SchemaError, TableSchemaPlan
 from mssql_starrocks.lib.sr_load import StarRocksLoadFailed
@@ -82,12 +85,12 @@ def _description(plan: TablePlan, layer: str) -> str:
 # to repeat (the landing and StarRocks tables are replaced atomically, merges and labelled loads
 # are idempotent). Problems a retry cannot fix fail at once, with their message as the failure.
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
-PERMANENT = (SchemaError, SourceError, StarRocksLoadFailed, StarRocksAccessDenied, TablesFileError)
+PERMANENT = (SchemaError, SourceError, StarRocksLoadFailed, StarRocksAccessDenied, TablesFileError, TableBusyError)
 
 
 def _summary(exc: BaseException) -> str:
     """One line for a failure: the Java root cause of a Spark/JDBC error, else the message."""
-    java = getattr(exc, "java_exception", None)
+    java = _java_exception(exc)
     if java is not None:
         try:
             first, root = str(java.toString()), java
@@ -99,6 +102,35 @@ def _summary(exc: BaseException) -> str:
             pass
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0] if len(text) > 2000 else text
+
+
+# AWS error codes a retry cannot get past: permissions, credentials, a missing bucket. Anything
+# else from S3/Glue (SlowDown, InternalError, throttling, a commit conflict Iceberg's own
+# retries did not resolve) goes back to the retry policy: every step is safe to repeat.
+AWS_PERMANENT = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "InvalidAccessKeyId",
+                 "SignatureDoesNotMatch", "NoSuchBucket", "UnrecognizedClientException", "InvalidClientTokenId"}
+
+
+def _java_exception(exc: BaseException):
+    """The JVM exception behind a py4j error or a PySpark captured exception, if any."""
+    return getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+
+
+def _aws_error_code(exc: BaseException) -> str | None:
+    """The AWS error code (e.g. AccessDenied) of the first AWS service exception in the Java causes."""
+    java, depth = _java_exception(exc), 0
+    while java is not None and depth < 20:
+        try:
+            details = java.awsErrorDetails()  # only AwsServiceException has it
+            if details is not None and details.errorCode():
+                return str(details.errorCode())
+        except Exception:  # noqa: BLE001 - not an AWS exception (py4j says no such method)
+            pass
+        try:
+            java, depth = java.getCause(), depth + 1
+        except Exception:  # noqa: BLE001 - the JVM may be gone
+            return None
+    return None
 
 
 @contextmanager
@@ -116,6 +148,10 @@ def _failures(table: str, step: str):
             raise RuntimeError(f"{message} [{step}; transient, retried]") from None
         raise dg.Failure(description=f"{message} [{step}]", allow_retries=False) from None
     except Exception as exc:  # noqa: BLE001
+        code = _aws_error_code(exc)
+        if code in AWS_PERMANENT:
+            raise dg.Failure(description=f"{table}: {step} failed: {_summary(exc)} [{step}; AWS {code}: not retried]",
+                             allow_retries=False) from None
         raise RuntimeError(f"{table}: {step} failed: {_summary(exc)}") from exc
 
 
@@ -143,13 +179,20 @@ def _step_metadata(result: pipeline.StepResult, layer: str, upstream: dg.AssetKe
 def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDefinition]:
     common = dict(group_name=plan.group, metadata={"source_table": plan.source_label, "load_mode": plan.load_mode},
                   retry_policy=RETRY, owners=list(plan.owners))
-    # One load of a given table at a time: concurrent loads would race for the same tables.
+    # Dagster's pool of the table (a limit in dagster.yaml queues runs in Dagit); the table lock
+    # below keeps one run per table at a time whatever the instance's configuration.
     pool = f"table_{'_'.join(keys.raw.path[1:])}"
+    lock_name = f"{plan.namespace}.{plan.table}"
+
+    def lock(context: AssetExecutionContext, locks: TableLocksResource, step: str) -> None:
+        with _failures(plan.source_label, step):
+            locks.hold(lock_name, label=plan.source_label, run_id=context.run.run_id, step=step, log=context.log.info)
 
     @dg.asset(key=keys.raw, kinds={"mssql", "spark", "iceberg"}, description=_description(plan, "raw"),
               tags=plan.asset_tags("raw"), pool=pool, **common)
     def raw(context: AssetExecutionContext, spark: SparkResource, mssql: MssqlResource,
-            iceberg: IcebergResource) -> dg.MaterializeResult:
+            iceberg: IcebergResource, locks: TableLocksResource) -> dg.MaterializeResult:
+        lock(context, locks, "extract")
         with _failures(plan.source_label, "extract"):
             result = pipeline.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
                                       plan=plan, run_id=context.run.run_id, log=context.log.info,
@@ -159,7 +202,8 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
     @dg.asset(key=keys.iceberg, deps=[keys.raw], kinds={"spark", "iceberg"},
               description=_description(plan, "iceberg"), tags=plan.asset_tags("iceberg"), pool=pool, **common)
     def iceberg_table(context: AssetExecutionContext, spark: SparkResource,
-                      iceberg: IcebergResource) -> dg.MaterializeResult:
+                      iceberg: IcebergResource, locks: TableLocksResource) -> dg.MaterializeResult:
+        lock(context, locks, "iceberg commit")
         catalog = iceberg.get_client()
         session = spark.spark_session
         catalog.attach(session)
@@ -178,7 +222,8 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
               description=_description(plan, "starrocks"), tags=plan.asset_tags("starrocks"), pool=pool,
               **common)
     def starrocks_table(context: AssetExecutionContext, spark: SparkResource, iceberg: IcebergResource,
-                        starrocks: StarRocksResource) -> dg.MaterializeResult:
+                        starrocks: StarRocksResource, locks: TableLocksResource) -> dg.MaterializeResult:
+        lock(context, locks, "starrocks load")
         with _failures(plan.source_label, "starrocks load"):
             result = pipeline.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
                                            starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,

@@ -10,13 +10,16 @@ catalog is local (a JDBC catalog on SQLite under `.local/iceberg`) unless
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
+from pydantic import PrivateAttr
 
 from mssql_starrocks.lib import iceberg as ice
+from mssql_starrocks.lib import locks
 from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
 from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR, PROJECT_ROOT, base_spark_conf, build_session, jar_paths
 from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
@@ -103,6 +106,36 @@ class SparkResource(LazyPySparkResource):
         self._spark_session = build_session(conf)
 
 
+class TableLocksResource(dg.ConfigurableResource):
+    """One run per table at a time (see lib/locks): a run's table locks live as long as the run,
+    because in-process runs set this resource up once and tear it down when the run ends."""
+
+    lock_dir: str
+    timeout_s: float = 3600.0
+
+    _locks: Optional[locks.RunLocks] = PrivateAttr(default=None)
+
+    @contextmanager
+    def yield_for_execution(self, context):
+        self._locks = locks.RunLocks(self.lock_dir, self.timeout_s)
+        try:
+            yield self
+        finally:
+            self._locks.release_all()
+
+    def hold(self, name: str, *, label: str, run_id: str, step: str, log) -> None:
+        if self._locks is None:
+            raise RuntimeError("TableLocksResource.hold outside a run")
+        self._locks.hold(name, label=label, run_id=run_id, step=step, log=log)
+
+
+def locks_from_env(env: dict[str, str] | None = None) -> TableLocksResource:
+    e = os.environ if env is None else env
+    local_dir = e.get("ICEBERG_LOCAL_DIR") or str(PROJECT_ROOT / ".local" / "iceberg")
+    return TableLocksResource(lock_dir=e.get("MSSQL_STARROCKS_LOCK_DIR") or str(Path(local_dir) / "locks"),
+                              timeout_s=float(e.get("MSSQL_STARROCKS_LOCK_TIMEOUT_S") or 3600))
+
+
 def iceberg_from_env(env: dict[str, str] | None = None) -> IcebergResource:
     e = os.environ if env is None else env
     catalog_type = e.get("ICEBERG_CATALOG_TYPE", "local") or "local"
@@ -184,6 +217,7 @@ def migration_resources(env: dict[str, str] | None = None) -> dict[str, object]:
             password=dg.EnvVar("STARROCKS_PASSWORD"),
         ),
         "iceberg": iceberg,
+        "locks": locks_from_env(e),
         "spark": SparkResource(spark_config=spark_config_from_env(iceberg.get_client(), e)),
     }
 

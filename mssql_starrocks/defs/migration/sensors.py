@@ -55,13 +55,14 @@ LAYER_STEP = {"raw": "extract", "iceberg": "iceberg commit", "starrocks": "starr
 
 def failure_records(run_id: str, step_failures,
                     asset_keys_by_step: dict[str, list[dg.AssetKey]]) -> list[dg.AssetObservation]:
-    """One observation per failed step's asset, naming the table, the step and the error's first line."""
+    """One observation per failed step's asset, naming the table, the step and the error (whole: a
+    failed load's rejected rows follow its first line)."""
     observations = []
     for event in step_failures:
         error = event.event_specific_data.error if event.event_specific_data else None
         while error is not None and error.cause is not None and "Exceeded max_retries" in error.message:
             error = error.cause  # the last attempt's own error, not Dagster's retry summary
-        message = (error.message.strip().splitlines() or [""])[0] if error else "unknown error"
+        message = error.message.strip() if error else "unknown error"
         for key in asset_keys_by_step.get(event.step_key, []):
             layer = key.path[0]
             observations.append(dg.AssetObservation(asset_key=key, metadata={
