@@ -50,9 +50,8 @@ def main() -> int:
     from mssql_starrocks.lib import config as cfg
     from mssql_starrocks.lib import iceberg as ice
     from mssql_starrocks.lib import pipeline
-    from mssql_starrocks.lib.mssql import MssqlSettings
     from mssql_starrocks.lib.spark import base_spark_conf, build_session
-    from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
+    from mssql_starrocks.lib.starrocks import StarRocksClient
     from mssql_starrocks_devservers import runtime
 
     work = Path(tempfile.mkdtemp(prefix="msr-memory-"))
@@ -76,13 +75,7 @@ def main() -> int:
         memory = bench.MemorySampler(int(jvm.java.lang.ProcessHandle.current().pid()))
         memory.reset()
 
-        mssql = MssqlSettings(host=settings["MSSQL_HOST"], port=int(settings["MSSQL_PORT"]), database=bench.DB,
-                              user=settings["MSSQL_USER"], password=settings["MSSQL_PASSWORD"],
-                              encrypt=settings.get("MSSQL_ENCRYPT", "true").lower() == "true",
-                              trust_server_certificate=True)
-        sr = StarRocksSettings(host=settings["STARROCKS_HOST"], query_port=int(settings["STARROCKS_QUERY_PORT"]),
-                               http_port=int(settings["STARROCKS_HTTP_PORT"]), user=settings["STARROCKS_USER"],
-                               password=settings["STARROCKS_PASSWORD"])
+        mssql, sr = bench.settings_of(settings)
         tables_file = work / "tables.yaml"
         tables_file.write_text(f"version: 1\ndatabase: {bench.DB}\ntables:\n"
                                f"  - {{schema: dbo, name: {TABLE}, key_columns: [order_id]}}\n")

@@ -398,8 +398,8 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     from mssql_starrocks.lib import iceberg as ice
     from mssql_starrocks.lib import pipeline, sr_load
     from mssql_starrocks.lib import schema as sch
-    from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
-    from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
+    from mssql_starrocks.lib.mssql import MssqlClient
+    from mssql_starrocks.lib.starrocks import StarRocksClient
 
     n = args.rows
     for table, rows in ((TABLE, n), (WARMUP_TABLE, args.warmup_rows)):
@@ -415,13 +415,7 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     meter = CpuMeter(jvm_pid, standin_pids)
     memory = MemorySampler(jvm_pid)
 
-    mssql = MssqlSettings(host=settings["MSSQL_HOST"], port=int(settings["MSSQL_PORT"]), database=DB,
-                          user=settings["MSSQL_USER"], password=settings["MSSQL_PASSWORD"],
-                          encrypt=settings.get("MSSQL_ENCRYPT", "true").lower() == "true",
-                          trust_server_certificate=True)
-    sr = StarRocksSettings(host=settings["STARROCKS_HOST"], query_port=int(settings["STARROCKS_QUERY_PORT"]),
-                           http_port=int(settings["STARROCKS_HTTP_PORT"]), user=settings["STARROCKS_USER"],
-                           password=settings["STARROCKS_PASSWORD"])
+    mssql, sr = settings_of(settings)
     sr_client = StarRocksClient(sr)
     client = MssqlClient(mssql)
     # The tables file as `mssql-starrocks discover` writes it: the key from the catalog, all else default.
@@ -656,6 +650,16 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
         "speedup": totals["seed"] / totals["ours"], "extract_splits": extract_meta["splits"], "stream_loads": loads,
         "other_processes_cores": busy, "speedup_bound_at_ceilings": totals["seed"] / best,
     }
+
+
+def settings_of(settings: dict[str, str]):
+    """(SQL Server settings for the benchmark database, StarRocks settings) from the stand-ins'
+    env-file lines, read as the product reads a `.env`."""
+    import dataclasses
+
+    from mssql_starrocks.defs.migration.resources import mssql_settings_from_env, starrocks_settings_from_env
+
+    return dataclasses.replace(mssql_settings_from_env(settings), database=DB), starrocks_settings_from_env(settings)
 
 
 def drain_frame(spark, mssql, query: str, predicates):

@@ -340,7 +340,6 @@ def _execute_with_progress(job, instance, keys, total: int):
     """Run in a worker thread; the CLI shows a progress bar of finished steps (assets and checks)
     read from the run's event log, so a long migration shows where it is."""
     import threading
-    import time
     import uuid
 
     import dagster as dg

@@ -24,7 +24,7 @@ from mssql_starrocks.lib import changes, evolution, sr_load, splits
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import schema as sch
 from mssql_starrocks.lib.config import TablePlan, check_against_source
-from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, SourceError, TableNotFound
+from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, TableNotFound
 from mssql_starrocks.lib.names import quote_spark
 from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
 
