@@ -34,6 +34,7 @@ from mssql_starrocks.lib.starrocks import (
 STATE_TABLE = "mssql_starrocks_state"
 HEX_PREFIX = "__hex_"
 OP_COLUMN = "__op"
+LABEL_PREFIX_LIMIT = 128 - len("_p99999_c99999")  # room for the partition and chunk of each load
 OK_STATUSES = ("Success", "Publish Timeout", "Label Already Exists", "Empty")
 LOAD_RESULT_SCHEMA = ("partition int, label string, status string, loaded long, filtered long, total long, "
                       "bytes long, reused boolean, message string")
@@ -229,7 +230,8 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, 
     df = df.select(*_ordered(df, schema_plan))
     # A fresh staging table per attempt, so fresh labels too: a label that loaded into an earlier
     # attempt's (dropped) staging table must not make this attempt skip its rows.
-    prefix = make_label("msr", database, table, str(snapshot["snapshot_id"]), run_tag, uuid.uuid4().hex[:8])
+    prefix = make_label("msr", database, table, str(snapshot["snapshot_id"]), run_tag, uuid.uuid4().hex[:8],
+                        limit=LABEL_PREFIX_LIMIT)
     outcome = stream_load_dataframe(df, settings=client.settings, database=database, table=staging,
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=False)
     failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
@@ -305,7 +307,7 @@ def apply_delta(df, *, client: StarRocksClient, database: str, table: str, targe
     # Labels depend only on the target snapshot, the partition and the chunk: hash-partitioned
     # by key and sorted by key (unique in a delta), a retry cuts the same chunks and reuses them.
     keyed = df.repartition(max(1, partitions), *keys).sortWithinPartitions(*keys)
-    prefix = make_label("msr", database, table, "delta", str(target_snapshot_id))
+    prefix = make_label("msr", database, table, "delta", str(target_snapshot_id), limit=LABEL_PREFIX_LIMIT)
     outcome = stream_load_dataframe(keyed, settings=client.settings, database=database, table=table,
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=True)
     failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]

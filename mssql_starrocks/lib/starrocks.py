@@ -308,17 +308,18 @@ def json_chunks(rows: Iterable[dict], chunk_bytes: int = 4 * 1024 * 1024) -> Ite
     yield "".join(buf).encode("utf-8")
 
 
-def make_label(*parts: str) -> str:
-    """A Stream Load label from parts: letters, digits, '_' and '-' only, at most 128 chars."""
+def make_label(*parts: str, limit: int = 128) -> str:
+    """A Stream Load label from parts: letters, digits, '_' and '-' only, at most `limit` chars
+    (StarRocks allows 128; a prefix leaves room for what is appended)."""
     import hashlib
     import re
 
     raw = "_".join(parts)
     clean = re.sub(r"[^A-Za-z0-9_-]", "_", raw)
-    if len(clean) <= 128:
+    if len(clean) <= limit:
         return clean
     digest = hashlib.sha1(raw.encode()).hexdigest()[:16]
-    return clean[: 128 - 17] + "_" + digest
+    return clean[: limit - 17] + "_" + digest
 
 
 def _short(text: str, limit: int = 300) -> str:
