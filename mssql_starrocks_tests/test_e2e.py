@@ -309,16 +309,34 @@ def test_the_sensor_requests_a_run_only_for_a_changed_table(demo):
     assert json.loads(third.cursor) != json.loads(second.cursor)
 
 
-def test_the_dagster_cli_materializes_a_table_chain(demo, tmp_path):
+def test_the_dagster_cli_materializes_the_sample_database_and_every_check_passes(demo, tmp_path):
+    """`dagster asset materialize` in its own process, as a user or CI runs it: every table's
+    chain and checks, recorded in DAGSTER_HOME, then read back from that instance."""
+    from mssql_starrocks.lib.config import load_plans
+
     env = {**demo["env"], "DAGSTER_HOME": str(tmp_path)}
     (tmp_path / "dagster.yaml").write_text("")
     done = e2e.cli([e2e.python_bin("dagster"), "asset", "materialize", "-m", "mssql_starrocks.definitions",
-                    "--select", "raw/demo/dbo/customers*"], env=env, timeout=900)
+                    "--select", "*"], env=env, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "RUN_SUCCESS" in done.stdout + done.stderr
+    graph = demo["defs"].resolve_asset_graph()
+    tables = sorted({"/".join(k.path[1:]) for k in graph.get_all_asset_keys()})
+    with e2e.environ({"DAGSTER_HOME": str(tmp_path)}):
+        instance = dg.DagsterInstance.get()
+        run = instance.get_runs(limit=1)[0]
+        evaluations = [e.dagster_event.event_specific_data
+                       for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+        materialized = {e.dagster_event.event_specific_data.materialization.asset_key.to_user_string()
+                        for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)}
+    assert materialized == {f"{layer}/{t}" for t in tables for layer in ("raw", "iceberg", "starrocks")}
+    assert len(evaluations) == 4 * len(tables)
+    assert not {ev.asset_check_key.to_user_string(): ev.description for ev in evaluations if not ev.passed}
     devservers = demo["devservers"]
-    source = e2e.mssql_rows(devservers, "SELECT COUNT(*) FROM dbo.customers")[0][0]
-    assert e2e.starrocks_rows(devservers, "SELECT COUNT(*) FROM demo_dbo.customers")[0][0] == source
+    for plan in load_plans(demo["tables_file"]):
+        source = e2e.mssql_rows(devservers, f"SELECT COUNT_BIG(*) FROM {plan.source_qualified_tsql}")[0][0]
+        target = e2e.starrocks_rows(devservers, f"SELECT COUNT(*) FROM `{plan.namespace}`.`{plan.table}`")[0][0]
+        assert target == source, plan.source_label
 
 
 def test_headless_run_command_reports_checks(demo):
