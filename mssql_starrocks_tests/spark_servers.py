@@ -2,6 +2,9 @@
 
 * `standalone_cluster`: a Spark standalone Master and one Worker (`bin/spark-class
   org.apache.spark.deploy.master.Master` / `...worker.Worker`), few cores and little memory.
+* `connect_server`: a Spark Connect server (`bin/spark-submit --class
+  org.apache.spark.sql.connect.service.SparkConnectServer`) with the plugin of jars/connect and
+  the project's jars of jars/lib, started as the README tells an operator to start one.
 
 Each daemon runs in its own session (process group), so stopping it also stops what it started
 (the Worker's executor JVMs and their Python workers): nothing is left running after the
@@ -14,6 +17,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from contextlib import ExitStack, contextmanager
@@ -149,3 +153,50 @@ def standalone_cluster(work: Path, *, cores: int = 2, memory: str = "1g"):
                           "worker registered with the master")
         yield cluster
 
+
+ROOT = Path(__file__).resolve().parents[1]
+ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+REDACTION = "(?i)secret|password|token|access.?key|credential"
+
+
+@dataclass
+class ConnectServer:
+    url: str                 # sc://127.0.0.1:<port>: what SPARK_REMOTE is set to
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def connect_server_argv(port: int, master: str = "local[2]") -> list[str]:
+    """The server's command line: the plugin, the project's jars, Iceberg's SQL extensions."""
+    jars = sorted(str(p) for p in (ROOT / "jars" / "lib").glob("*.jar"))
+    plugin = sorted(str(p) for p in (ROOT / "jars" / "connect").glob("spark-connect_*.jar"))
+    if not jars or not plugin:
+        raise RuntimeError("jars/lib or jars/connect is empty: run jars/fetch.sh (make bootstrap)")
+    return [str(spark_home() / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+            "--name", "Spark Connect server", "--master", master, "--driver-memory", "1g",
+            "--jars", ",".join(plugin + jars),
+            "--conf", f"spark.connect.grpc.binding.port={port}",
+            "--conf", f"spark.sql.extensions={ICEBERG_EXTENSIONS}",
+            "--conf", f"spark.redaction.regex={REDACTION}",
+            "--conf", "spark.ui.enabled=false",
+            "spark-internal"]
+
+
+@contextmanager
+def connect_server(work: Path, *, env: dict[str, str] | None = None, master: str = "local[2]"):
+    """A Spark Connect server on a free port, its Python workers running this virtualenv's
+    interpreter (pyarrow, requests, this project); stopped with everything it started at exit."""
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = ConnectServer(f"sc://127.0.0.1:{port}", work / "connect-server.log")
+    daemon = Daemon("spark connect server", connect_server_argv(port, master), server.log,
+                    # spark-submit sizes a server's JVM by SPARK_DAEMON_MEMORY, not --driver-memory.
+                    daemon_env(PYSPARK_PYTHON=sys.executable, SPARK_DAEMON_MEMORY="1g", **(env or {})), work)
+    try:
+        daemon.wait_until(lambda: "Spark Connect server started" in server.log_text() and port_open(port),
+                          "Spark Connect server listening", timeout_s=180)
+        yield server
+    finally:
+        daemon.stop()
