@@ -186,9 +186,21 @@ def with_commit_properties(spark, properties: dict[str, str], fn) -> None:
 
     Uses Iceberg's CommitMetadata.withCommitProperties, the documented way to add snapshot
     properties to SQL writes; py4j's pinned-thread mode runs the callback on the same JVM
-    thread, where Iceberg reads the thread-local properties at commit time.
+    thread, where Iceberg reads the thread-local properties at commit time. It is the only way
+    in Iceberg 1.10 on Spark 3.5: Spark 3.5 hands MERGE no write options (so no
+    `snapshot-property.*`), and the session setting `spark.sql.iceberg.snapshot-property.*` is
+    Spark 4 only. A Spark Connect session has no JVM here, so it is refused (definitions refuse
+    such tables at load already; see resources.check_spark_connect).
     """
     from pyspark.java_gateway import ensure_callback_server_started
+
+    from mssql_starrocks.lib.spark import is_connect
+
+    if is_connect(spark):
+        raise RuntimeError(
+            "a MERGE whose Iceberg commit carries snapshot properties needs the driver's JVM "
+            "(Iceberg's CommitMetadata), which a Spark Connect session does not have; run tables with "
+            "load_mode incremental or change_tracking with SPARK_MASTER instead of SPARK_REMOTE")
 
     gateway = spark.sparkContext._gateway
     ensure_callback_server_started(gateway)

@@ -76,18 +76,61 @@ def prepare_python_workers(conf: dict[str, str]) -> None:
         os.environ.setdefault("PYSPARK_PYTHON", conf["spark.pyspark.python"])
 
 
+# Settings a Spark Connect client cannot change: they belong to the server's start
+# (`spark-submit --conf ...`), so they are not sent; the ones the assets need are checked.
+SERVER_SIDE_PREFIXES = ("spark.master", "spark.remote", "spark.jars", "spark.app.name", "spark.sql.extensions",
+                        "spark.ui.", "spark.redaction.regex", "spark.driver.", "spark.executor.", "spark.pyspark.",
+                        "spark.submit.", "spark.yarn.", "spark.kubernetes.", "spark.dynamicAllocation.")
+ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+
+
+def remote_url(conf: dict[str, str]) -> str | None:
+    """The Spark Connect URL (sc://host:port) the conf names, or None for a classic session."""
+    master = conf.get("spark.master", "")
+    return conf.get("spark.remote") or (master if master.startswith("sc://") else None)
+
+
+def display_remote(url: str) -> str:
+    """A Spark Connect URL without its parameters (`sc://host:port/;token=...` carries secrets)."""
+    return url.split("/;", 1)[0].split(";", 1)[0]
+
+
+def is_connect(spark) -> bool:
+    """True for a Spark Connect session (no SparkContext, no JVM in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+class SparkConnectServerError(RuntimeError):
+    pass
+
+
 def build_session(conf: dict[str, str]):
     """Get or create the SparkSession for `conf` (Spark Connect when spark.remote / sc:// is set)."""
     from pyspark.sql import SparkSession
 
+    remote = remote_url(conf)
+    if remote:
+        return _connect_session(remote, conf)
     prepare_python_workers(conf)
     builder = SparkSession.builder
-    master = conf.get("spark.master", "")
-    remote = conf.get("spark.remote") or (master if master.startswith("sc://") else None)
-    if remote:
-        builder = builder.remote(remote)
     for key, value in conf.items():
-        if key in ("spark.remote",):
-            continue
-        builder = builder.config(key, value)
+        if key != "spark.remote":
+            builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def _connect_session(remote: str, conf: dict[str, str]):
+    """A Spark Connect session with the session settings of `conf`; the server's own start-up
+    settings are checked instead of sent (a client cannot change them)."""
+    from pyspark.sql import SparkSession
+
+    session_conf = {k: v for k, v in conf.items() if not k.startswith(SERVER_SIDE_PREFIXES)}
+    spark = SparkSession.builder.remote(remote).config(map=session_conf).getOrCreate()
+    extensions = spark.conf.get("spark.sql.extensions", "") or ""
+    if ICEBERG_EXTENSIONS not in extensions:
+        raise SparkConnectServerError(
+            f"the Spark Connect server at {display_remote(remote)} runs without Iceberg's SQL extensions; start it with "
+            f"--conf spark.sql.extensions={ICEBERG_EXTENSIONS} and the jars of jars/lib on --jars "
+            "(see README, \"Spark: local, a cluster, or Spark Connect\")"
+        )
+    return spark

@@ -5,6 +5,10 @@ Every secret is a `dagster.EnvVar`, so Dagit shows the variable's name, never it
 catalog is local (a JDBC catalog on SQLite under `.local/iceberg`) unless
 `ICEBERG_CATALOG_TYPE=glue`, and Spark runs `local[*]` unless `SPARK_MASTER` or
 `SPARK_REMOTE` (Spark Connect) names another. Nothing here connects to anything at load time.
+
+Spark Connect runs what needs no JVM call from this process (tables with load_mode full, on the
+Glue catalog); `check_spark_connect` refuses the rest when definitions load, before any data
+moves, saying why (README, "Spark: local, a cluster, or Spark Connect").
 """
 
 
@@ -21,7 +25,10 @@ from pydantic import PrivateAttr
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import locks
 from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
-from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR, PROJECT_ROOT, base_spark_conf, build_session, jar_paths
+from mssql_starrocks.lib.config import TABLES_FILE_ENV, load_plans, tables_file_path
+from mssql_starrocks.lib.spark import (
+    DEFAULT_JARS_DIR, PROJECT_ROOT, base_spark_conf, build_session, display_remote, jar_paths,
+)
 from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
 
 
@@ -94,12 +101,19 @@ class IcebergResource(dg.ConfigurableResource):
 
 class SparkResource(LazyPySparkResource):
     """dagster-pyspark's lazy session; the jars are listed (and checked, with the fix in the
-    message) only when the session starts, so loading definitions does no I/O."""
+    message) only when the session starts, so loading definitions does no I/O.
+
+    `remote` is the Spark Connect URL, kept out of spark_config and given as an EnvVar, because
+    a URL can carry a token (`sc://host:15002/;token=...`) that Dagit must not show."""
+
+    remote: Optional[str] = None
 
     def _init_session(self) -> None:
         if self._spark_session is not None:
             return
         conf = {k: str(v) for k, v in self.spark_config.items()}
+        if self.remote:
+            conf["spark.remote"] = self.remote
         master = conf.get("spark.master", "")
         if not conf.get("spark.remote") and not master.startswith("sc://"):
             conf["spark.jars"] = ",".join(jar_paths(Path(conf.get("spark.jars", str(DEFAULT_JARS_DIR))).parent))
@@ -153,10 +167,21 @@ def iceberg_from_env(env: dict[str, str] | None = None) -> IcebergResource:
     )
 
 
+def spark_remote_variable(env) -> str | None:
+    """The variable naming a Spark Connect URL: SPARK_REMOTE, or SPARK_MASTER set to sc://..."""
+    if env.get("SPARK_REMOTE"):
+        return "SPARK_REMOTE"
+    if (env.get("SPARK_MASTER") or "").startswith("sc://"):
+        return "SPARK_MASTER"
+    return None
+
+
 def spark_config_from_env(iceberg: ice.IcebergSettings, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The session conf. A Spark Connect URL is not in it: SparkResource.remote carries it (as an
+    EnvVar, so a token in it stays out of Dagit); code outside Dagster sets spark.remote itself."""
     e = os.environ if env is None else env
-    remote = e.get("SPARK_REMOTE") or None
-    master = remote or e.get("SPARK_MASTER") or "local[*]"
+    remote_var = spark_remote_variable(e)
+    master = e[remote_var] if remote_var else (e.get("SPARK_MASTER") or "local[*]")
     extra = json.loads(e["SPARK_CONF_JSON"]) if e.get("SPARK_CONF_JSON") else {}
     if e.get("SPARK_DRIVER_MEMORY"):
         extra.setdefault("spark.driver.memory", e["SPARK_DRIVER_MEMORY"])
@@ -166,10 +191,47 @@ def spark_config_from_env(iceberg: ice.IcebergSettings, env: dict[str, str] | No
         extra_conf=extra,
         check_jars=False,
     )
-    if remote:
-        conf["spark.remote"] = remote
     conf.update(iceberg.spark_conf())
     return conf
+
+
+class SparkConnectUnsupported(RuntimeError):
+    pass
+
+
+def check_spark_connect(env) -> None:
+    """With Spark Connect, refuse at load what it cannot run, naming each reason and the way out.
+
+    * Tables loaded incrementally or by change tracking: their Iceberg commit is a MERGE INTO
+      that must carry the run id and the extract's state in its snapshot summary. Iceberg 1.10 on
+      Spark 3.5 takes snapshot properties for a SQL MERGE only from CommitMetadata, a call into
+      the driver's JVM (Spark 3.5 passes no write options to MERGE, and the session setting
+      spark.sql.iceberg.snapshot-property.* exists only for Spark 4); a Connect client has no JVM.
+    * The local catalog: its SQLite file would be opened by the server, once per client session,
+      and a session the server keeps blocks the next run's commits (SQLITE_BUSY).
+    """
+    variable = spark_remote_variable(env)
+    if variable is None:
+        return
+    problems = []
+    if (env.get("ICEBERG_CATALOG_TYPE") or "local") == "local":
+        problems.append(
+            "ICEBERG_CATALOG_TYPE=local: the local catalog (SQLite) would be opened by the Spark Connect server "
+            "once per client session, and a session the server keeps open blocks the next run's commits "
+            "(SQLITE_BUSY); use ICEBERG_CATALOG_TYPE=glue with ICEBERG_WAREHOUSE=s3://...")
+    path = tables_file_path(env.get(TABLES_FILE_ENV))
+    merged = [p for p in load_plans(path) if p.load_mode != "full"]
+    if merged:
+        listed = ", ".join(f"{p.spec.qualified} ({p.load_mode})" for p in merged)
+        problems.append(
+            f"{path}: table(s) {listed} merge their changes with MERGE INTO, whose Iceberg commit must carry the "
+            "run's state in its snapshot summary; Iceberg 1.10 on Spark 3.5 takes such properties for MERGE only "
+            "through a call into the driver's JVM (CommitMetadata), which a Spark Connect client does not have. "
+            "Give them load_mode full, or run them with SPARK_MASTER (local[*], spark://, yarn, k8s://)")
+    if problems:
+        raise SparkConnectUnsupported(
+            f"Spark Connect ({variable}={display_remote(env[variable])}) runs tables with load_mode full on the "
+            "Glue catalog only:\n  - " + "\n  - ".join(problems))
 
 
 REQUIRED_SETTINGS = ("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD", "STARROCKS_HOST", "STARROCKS_USER",
@@ -196,7 +258,9 @@ def migration_resources(env: dict[str, str] | None = None) -> dict[str, object]:
     """The resources for the current environment (production settings come from `.env`)."""
     e = os.environ if env is None else env
     check_settings(e)
+    check_spark_connect(e)
     iceberg = iceberg_from_env(e)
+    remote_var = spark_remote_variable(e)
     return {
         "mssql": MssqlResource(
             host=dg.EnvVar("MSSQL_HOST"),
@@ -218,7 +282,8 @@ def migration_resources(env: dict[str, str] | None = None) -> dict[str, object]:
         ),
         "iceberg": iceberg,
         "locks": locks_from_env(e),
-        "spark": SparkResource(spark_config=spark_config_from_env(iceberg.get_client(), e)),
+        "spark": SparkResource(spark_config=spark_config_from_env(iceberg.get_client(), e),
+                               remote=dg.EnvVar(remote_var) if remote_var else None),
     }
 
 
