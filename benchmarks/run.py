@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 DB = "bench"
 TABLE = "orders_bench"
 WARMUP_TABLE = "orders_warmup"
-DEFAULT_ROWS = 150_000
+DEFAULT_ROWS = 300_000
 HOPS = ("extract", "iceberg", "starrocks")
 HOP_TITLES = {
     "extract": "extract     SQL Server -> Iceberg (seed: its table; ours: the __raw landing)",

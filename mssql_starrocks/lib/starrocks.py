@@ -40,6 +40,9 @@ class StarRocksLoadError(RuntimeError):
         self.result = result or {}
 
 
+DEFAULT_LOAD_MAX_MB = 64
+
+
 @dataclass(frozen=True)
 class StarRocksSettings:
     host: str
@@ -51,7 +54,7 @@ class StarRocksSettings:
     load_timeout_s: int = 3600
     # Rows per Stream Load transaction, by JSON size: large enough that a table is a few
     # versions per tablet, small enough that a body is held in memory twice at most per task.
-    load_max_bytes: int = 64 * 1024 * 1024
+    load_max_bytes: int = DEFAULT_LOAD_MAX_MB * 1024 * 1024
 
     def __repr__(self) -> str:  # never print the password
         return f"StarRocksSettings(host={self.host!r}, query_port={self.query_port}, http_port={self.http_port}, user={self.user!r})"

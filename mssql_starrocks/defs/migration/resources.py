@@ -29,7 +29,7 @@ from mssql_starrocks.lib.config import TABLES_FILE_ENV, load_plans, tables_file_
 from mssql_starrocks.lib.spark import (
     DEFAULT_JARS_DIR, PROJECT_ROOT, base_spark_conf, build_session, display_remote, jar_paths,
 )
-from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
+from mssql_starrocks.lib.starrocks import DEFAULT_LOAD_MAX_MB, StarRocksClient, StarRocksSettings
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -70,10 +70,13 @@ class StarRocksResource(dg.ConfigurableResource):
     http_port: int = 8030
     user: str
     password: str
+    # JSON per Stream Load transaction (each Spark task sends its rows in loads of this size).
+    load_max_mb: int = DEFAULT_LOAD_MAX_MB
 
     def settings(self) -> StarRocksSettings:
         return StarRocksSettings(host=self.host, query_port=int(self.query_port), http_port=int(self.http_port),
-                                 user=self.user, password=self.password)
+                                 user=self.user, password=self.password,
+                                 load_max_bytes=int(self.load_max_mb) * 1024 * 1024)
 
     def get_client(self) -> StarRocksClient:
         return StarRocksClient(self.settings())
@@ -279,6 +282,7 @@ def migration_resources(env: dict[str, str] | None = None) -> dict[str, object]:
             http_port=int(e.get("STARROCKS_HTTP_PORT", "8030") or 8030),
             user=dg.EnvVar("STARROCKS_USER"),
             password=dg.EnvVar("STARROCKS_PASSWORD"),
+            load_max_mb=_load_max_mb(e),
         ),
         "iceberg": iceberg,
         "locks": locks_from_env(e),
@@ -310,4 +314,11 @@ def starrocks_settings_from_env(env: dict[str, str] | None = None) -> StarRocksS
     e = os.environ if env is None else env
     return StarRocksSettings(host=e["STARROCKS_HOST"], query_port=int(e.get("STARROCKS_QUERY_PORT", "9030") or 9030),
                              http_port=int(e.get("STARROCKS_HTTP_PORT", "8030") or 8030), user=e["STARROCKS_USER"],
-                             password=e["STARROCKS_PASSWORD"])
+                             password=e["STARROCKS_PASSWORD"], load_max_bytes=_load_max_mb(e) * 1024 * 1024)
+
+
+def _load_max_mb(e) -> int:
+    text = e.get("STARROCKS_LOAD_MAX_MB") or str(DEFAULT_LOAD_MAX_MB)
+    if not text.isdigit() or not 1 <= int(text) <= 10240:
+        raise ValueError(f"STARROCKS_LOAD_MAX_MB: '{text}' is not a size in MiB between 1 and 10240")
+    return int(text)
