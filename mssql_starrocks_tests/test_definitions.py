@@ -132,3 +132,13 @@ def test_owners_and_tags_can_be_selected_in_dagster(defs):
     assert select('tag:pii=yes') == {f"{layer}/demo/dbo/customers" for layer in KINDS}
     assert select('owner:"team:crm"') == {f"{layer}/demo/dbo/customers" for layer in KINDS}
     assert select('tag:source_schema=sales and kind:starrocks') == {"starrocks/demo/sales/orders"}
+
+
+def test_the_stream_load_size_is_a_setting_refused_when_wrong(monkeypatch, defs):
+    from mssql_starrocks.defs.migration.resources import starrocks_settings_from_env
+
+    assert defs.resources["starrocks"].settings().load_max_bytes == 64 * 1024 * 1024  # the default
+    assert starrocks_settings_from_env({**SETTINGS, "STARROCKS_LOAD_MAX_MB": "16"}).load_max_bytes == 16 * 1024 * 1024
+    for wrong in ("0", "sixteen", "99999"):
+        with pytest.raises(ValueError, match=f"STARROCKS_LOAD_MAX_MB: '{wrong}' is not a size in MiB"):
+            starrocks_settings_from_env({**SETTINGS, "STARROCKS_LOAD_MAX_MB": wrong})
