@@ -2,8 +2,9 @@
 
 Full reload: the snapshot is Stream Loaded (labelled transactions of up to
 `StarRocksSettings.load_max_bytes` of JSON each, the Spark partitions in parallel) into a
-fresh staging table, the staging table's row count is checked against the snapshot, and `ALTER TABLE ... SWAP WITH` replaces the live table atomically. A failure at any
-point leaves the live table as it was; a leftover staging table is dropped by the next run.
+fresh staging table, the staging table's row count is checked against the snapshot, and
+`ALTER TABLE ... SWAP WITH` replaces the live table atomically. A failure at any point leaves
+the live table as it was; a leftover staging table is dropped by the next run.
 
 Delta (incremental / change_tracking tables, PRIMARY KEY model): the rows that changed
 between the Iceberg snapshot last loaded and the current one are read from the landing
