@@ -122,6 +122,8 @@ def test_compaction_keeps_rows_and_state_and_the_next_load_stays_a_delta(maint):
     assert before >= 3
 
     result = run(maint, [dg.AssetKey(["compaction", DB, "dbo", "events"])])
+    logs = [e.user_message for e in maint["instance"].all_logs(result.run_id)]
+    assert any(f"holding the table lock for run {result.run_id}" in m for m in logs)  # as the table's own steps
     meta = e2e.materializations(result)[f"compaction/{DB}/dbo/events"]
     assert (meta["files_before"], meta["files_after"], meta["compacted"]) == (before, 1, True)
     assert meta["rewritten_files"] == before and meta["dagster/row_count"] == 799

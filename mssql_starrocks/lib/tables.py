@@ -22,6 +22,16 @@ class TableKeys:
         return [self.raw, self.iceberg, self.starrocks]
 
 
+def table_pool(plan: TablePlan) -> str:
+    """The Dagster pool every asset writing this table shares (a limit in dagster.yaml queues runs)."""
+    return "table_" + "_".join(plan.key_parts)
+
+
+def table_lock_name(plan: TablePlan) -> str:
+    """The run lock of the target table (lib/locks): one run writes it at a time."""
+    return f"{plan.namespace}.{plan.table}"
+
+
 def table_keys(plan: TablePlan) -> TableKeys:
     parts = plan.key_parts
     return TableKeys(dg.AssetKey(["raw", *parts]), dg.AssetKey(["iceberg", *parts]), dg.AssetKey(["starrocks", *parts]))

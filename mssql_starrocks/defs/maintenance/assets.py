@@ -3,19 +3,20 @@
 
 Incremental MERGEs and small loads leave many small files; compaction rewrites them into files
 of the catalog's target size, in the table's sort order, as one Iceberg `replace` snapshot
-(same rows). It shares the table's pool, so it never runs beside that table's own steps, and
-the StarRocks load treats a `replace` snapshot as no change (see `sr_load.delta_chain`).
+(same rows). It shares the table's pool and run lock, so it never runs beside that table's own
+steps, and the StarRocks load treats a `replace` snapshot as no change (see
+`sr_load.delta_chain`).
 """
 
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from mssql_starrocks.defs.migration.resources import IcebergResource, SparkResource
+from mssql_starrocks.defs.migration.resources import IcebergResource, SparkResource, TableLocksResource
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
-from mssql_starrocks.lib.tables import configured_tables, table_keys
+from mssql_starrocks.lib.tables import configured_tables, table_keys, table_lock_name, table_pool
 
 
 def compaction_key(plan: TablePlan) -> dg.AssetKey:
@@ -26,12 +27,14 @@ def _build_compaction_asset(*, plan: TablePlan) -> dg.AssetsDefinition:
     keys = table_keys(plan)
 
     @dg.asset(key=compaction_key(plan), deps=[keys.iceberg], kinds={"spark", "iceberg"},
-              group_name=f"{plan.group}_maintenance", pool=f"table_{'_'.join(keys.raw.path[1:])}",
+              group_name=f"{plan.group}_maintenance", pool=table_pool(plan),
               owners=list(plan.owners), tags=plan.asset_tags("maintenance"),
               description=f"`{plan.source_label}`: compacts the Iceberg table's data files "
                           "(rewrite_data_files in its sort order); rows unchanged.")
-    def compaction(context: AssetExecutionContext, spark: SparkResource,
-                   iceberg: IcebergResource) -> dg.MaterializeResult:
+    def compaction(context: AssetExecutionContext, spark: SparkResource, iceberg: IcebergResource,
+                   locks: TableLocksResource) -> dg.MaterializeResult:
+        locks.hold(table_lock_name(plan), label=plan.source_label, run_id=context.run.run_id, step="compaction",
+                   log=context.log.info)
         catalog = iceberg.get_client()
         session = spark.spark_session
         catalog.attach(session)

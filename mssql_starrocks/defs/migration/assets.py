@@ -25,7 +25,7 @@ from mssql_starrocks.lib.mssql import SourceError
 from mssql_starrocks.lib.schema import SchemaError, TableSchemaPlan
 from mssql_starrocks.lib.sr_load import StarRocksLoadFailed
 from mssql_starrocks.lib.starrocks import StarRocksAccessDenied
-from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys
+from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys, table_lock_name, table_pool
 
 
 def column_schema(schema_plan: TableSchemaPlan, layer: str) -> dg.TableSchema:
@@ -181,8 +181,8 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
                   retry_policy=RETRY, owners=list(plan.owners))
     # Dagster's pool of the table (a limit in dagster.yaml queues runs in Dagit); the table lock
     # below keeps one run per table at a time whatever the instance's configuration.
-    pool = f"table_{'_'.join(keys.raw.path[1:])}"
-    lock_name = f"{plan.namespace}.{plan.table}"
+    pool = table_pool(plan)
+    lock_name = table_lock_name(plan)
 
     def lock(context: AssetExecutionContext, locks: TableLocksResource, step: str) -> None:
         with _failures(plan.source_label, step):
