@@ -37,8 +37,11 @@ HEX_PREFIX = "__hex_"
 OP_COLUMN = "__op"
 LABEL_PREFIX_LIMIT = 128 - len("_p99999_c99999")  # room for the partition and chunk of each load
 OK_STATUSES = ("Success", "Publish Timeout", "Label Already Exists", "Empty")
-LOAD_RESULT_SCHEMA = ("partition int, label string, status string, loaded long, filtered long, total long, "
-                      "bytes long, reused boolean, message string")
+# One row per Stream Load, as each Spark task reports them: (name, Spark type, Arrow type).
+_RESULT_FIELDS = (("partition", "int", "int32"), ("label", "string", "string"), ("status", "string", "string"),
+                  ("loaded", "long", "int64"), ("filtered", "long", "int64"), ("total", "long", "int64"),
+                  ("bytes", "long", "int64"), ("reused", "boolean", "bool_"), ("message", "string", "string"))
+LOAD_RESULT_SCHEMA = ", ".join(f"{name} {spark_type}" for name, spark_type, _ in _RESULT_FIELDS)
 
 
 # Failures a later attempt can get past: StarRocks busy, a load timing out, the connection lost.
@@ -158,10 +161,8 @@ def _make_loader(settings: StarRocksSettings, database: str, table: str, label_p
         if not results:
             results.append({"partition": part, "label": f"{label_prefix}_p{part}", "status": "Empty", "loaded": 0,
                             "filtered": 0, "total": 0, "bytes": 0, "reused": False, "message": ""})
-        yield pa.RecordBatch.from_pylist(results, schema=pa.schema([
-            ("partition", pa.int32()), ("label", pa.string()), ("status", pa.string()), ("loaded", pa.int64()),
-            ("filtered", pa.int64()), ("total", pa.int64()), ("bytes", pa.int64()), ("reused", pa.bool_()),
-            ("message", pa.string())]))
+        yield pa.RecordBatch.from_pylist(results, schema=pa.schema(
+            [(name, getattr(pa, arrow_type)()) for name, _, arrow_type in _RESULT_FIELDS]))
 
     return load_partition
 

@@ -52,16 +52,17 @@ def json_columns(table: TableDef, body: bytes, headers: dict[str, str]) -> tuple
         return None
     if not _fields_known(records, set(sources)):
         return None
+    field_of = {target: field for field, target in sources.items()}
     try:
         arrays = []
         for column in table.columns:
-            source = next((s for s, target in sources.items() if target == column.name), None)
+            source = field_of.get(column.name)
             values = [r.get(source) for r in records] if source is not None else [None] * len(records)
             array = _convert_column(values, column.sr_type)
             if not column.nullable and array.null_count:
                 return None
             arrays.append(array)
-        ops = _ops(records, sources, table)
+        ops = _ops(records, field_of.get(loading.OP), table)
     except _Reject:
         return None
     return arrays, ops, len(records)
@@ -90,8 +91,7 @@ def _fields_known(records: list[dict], known: set[str]) -> bool:
     return all(r.keys() <= known for r in records)
 
 
-def _ops(records: list[dict], sources: dict[str, str], table: TableDef) -> list[int]:
-    field = next((s for s, t in sources.items() if t == loading.OP), None)
+def _ops(records: list[dict], field: str | None, table: TableDef) -> list[int]:
     if field is None:
         return [0] * len(records)
     values = [r.get(field) for r in records]
