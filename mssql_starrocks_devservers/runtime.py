@@ -118,6 +118,17 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _is_standin(pid: int) -> bool:
+    """Whether `pid` still runs one of the stand-ins (after a reboot a recorded pid may be any
+    process's): its command line names this package. True where there is no /proc."""
+    try:
+        return b"mssql_starrocks_devservers" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists() and _pid_alive(pid)
+    except OSError:
+        return True
+
+
 def _state_path(state_dir: Path) -> Path:
     return state_dir / "state.json"
 
@@ -196,7 +207,7 @@ def server_up(server: Server, state: dict) -> bool:
     """Its process is alive and every one of its ports accepts connections."""
     pid = (state.get("pids") or {}).get(server.name)
     ports = state.get("ports") or {}
-    if pid is None or not _pid_alive(pid) or not all(key in ports for key in server.ports):
+    if pid is None or not _pid_alive(pid) or not _is_standin(pid) or not all(k in ports for k in server.ports):
         return False
     return all(port_open(ports[key]) for key in server.ports)
 
@@ -393,7 +404,7 @@ def _replay_summary(state: dict, log_dir: Path) -> str:
         return f"s3glue: its journal ({_journal_path(state)}) was not replayed; S3 + Glue start empty"
     replayed = lines[start].split(": ", 1)[1].split(" changes", 1)[0]
     refused = [line for line in lines[start + 1:] if line.startswith("replay refused:")]
-    summary = f"s3glue: S3 + Glue content replayed from its journal ({replayed} changes, {_journal_path(state)})"
+    summary = f"s3glue: S3 + Glue content replayed from its journal (changes: {replayed}; {_journal_path(state)})"
     if refused:
         summary += f"; {len(refused)} refused, see {log_dir / 's3glue.log'}"
     return summary
@@ -463,6 +474,7 @@ def _stop_pids(pids: dict[str, int], ports: dict[str, list[int]], timeout_s: flo
     """SIGTERM each process group, SIGKILL after `timeout_s`; wait for the ports of the ones that
     were running to close (a dead one's port may be another process's by now)."""
     stopped = []
+    pids = {name: pid for name, pid in pids.items() if _is_standin(pid)}  # never another program's
     for name, pid in pids.items():
         if _pid_alive(pid):
             try:

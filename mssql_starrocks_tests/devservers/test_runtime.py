@@ -139,7 +139,7 @@ def test_up_restarts_only_the_dead_stand_in_on_its_ports_and_s3_glue_content_sur
         third = _cli("--state-dir", str(state), "up", "--env-file", str(env_file), cwd=tmp_path)
         assert third.returncode == 0, third.stdout + third.stderr
         # create_bucket, 1 + 2 puts, a delete, 4 multipart steps, 3 Glue writes: reads are not journaled
-        assert "s3glue: S3 + Glue content replayed from its journal (11 changes, " in third.stdout, third.stdout
+        assert "s3glue: S3 + Glue content replayed from its journal (changes: 11; " in third.stdout, third.stdout
         assert "refused" not in third.stdout
         final = runtime.load_state(state)
         assert final["ports"] == before["ports"]
