@@ -7,8 +7,10 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from mssql_starrocks_devservers.s3glue.faults import FaultFront
+from mssql_starrocks_devservers.s3glue.journal import JOURNAL_FILE, Journal
 
 _UPDATE_LOCK = threading.Lock()
 
@@ -41,11 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="S3 + Glue stand-in: moto's server with a fault-injection front")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="keep a journal of S3 + Glue changes here and replay it at start (see journal.py)")
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     check_glue_version_id()
     app = DomainDispatcherApplication(create_backend_app)
+    if args.data_dir is not None:
+        app = Journal(app, args.data_dir / JOURNAL_FILE)
+        replayed = app.replay()  # before the port opens: a client never sees the content half back
+        print(f"S3 + Glue content restored: {replayed} changes replayed from {app.path}", flush=True)
+        for failure in app.replay_failures:
+            print(f"replay refused: {failure}", flush=True)
     print(f"S3 + Glue stand-in (moto) on {args.host}:{args.port}", flush=True)
     run_simple(args.host, args.port, FaultFront(app), threaded=True, request_handler=MotoRequestHandler)
     return 0
