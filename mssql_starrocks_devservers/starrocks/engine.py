@@ -148,7 +148,8 @@ class Engine:
         self.require_database(db)
         t = self.table(db, name)
         if t is None:
-            raise SrError(f"Getting analyzing error. Detail message: Unknown table '{db}.{name}'.", 5502)
+            # Error codes: 1051, an invalid table is specified.
+            raise SrError(f"Getting analyzing error. Detail message: Unknown table '{db}.{name}'.", 1051)
         return t
 
     def create_database(self, name: str, if_not_exists: bool) -> None:
