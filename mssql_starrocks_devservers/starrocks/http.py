@@ -299,7 +299,7 @@ class StarRocksHttpServer(ThreadingHTTPServer):
                     columns, ops, total = fast
                     outcome = loading.Outcome(total=total, loaded=total)
                 else:
-                    columns, ops, outcome, partial_columns = _prepare_rows(table, body, headers, partial)
+                    columns, ops, outcome = _prepare_rows(table, body, headers, partial)
             except (SrError, ValueError) as exc:
                 return {**base, "Status": "Fail", "Message": str(exc)}
             result = {**base, "NumberTotalRows": outcome.total, "NumberFilteredRows": outcome.filtered}
@@ -315,7 +315,7 @@ class StarRocksHttpServer(ThreadingHTTPServer):
                 return result
             try:
                 loading.commit(engine, table, columns, ops, label=label, txn_id=txn_id,
-                               partial=partial_columns if partial else None)
+                               partial=outcome.partial_columns if partial else None)
             except SrError as exc:
                 result.update(Status="Fail", Message=str(exc))
                 return result
@@ -340,7 +340,8 @@ def _prepare_rows(table, body: bytes, headers: dict[str, str], partial: bool = F
             [k for r in records for k in r if not k.startswith("__")]
         columns = {c.name for c in table.columns if c.name.lower() in {n.lower() for n in named}}
     accepted, ops, outcome = loading.prepare(table, records, strict=strict, raw_text=raw, partial=columns)
-    return accepted, ops, outcome, columns
+    outcome.partial_columns = columns
+    return accepted, ops, outcome
 
 
 def _positional(record: dict, table) -> dict:

@@ -179,6 +179,7 @@ class Outcome:
     filtered: int = 0
     errors: list[str] = field(default_factory=list)
     committed: bool = False
+    partial_columns: set[str] | None = None  # a partial update: the columns the load names
 
 
 def prepare(table: TableDef, records: list[dict[str, Any]], *, strict: bool, raw_text: list[str] | None = None,
