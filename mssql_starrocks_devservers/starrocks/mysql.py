@@ -386,6 +386,49 @@ def result_set(description, rows) -> tuple[list, list[ResultColumn]]:
     return [list(r) for r in rows], columns
 
 
+_DELETE_OPS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In)
+
+
+def _check_dml(tree: exp.Expression, table: TableDef, verb: str) -> None:
+    """The rules of the DELETE and UPDATE pages: a DELETE needs its WHERE; outside Primary Key
+    tables its conditions are `column op value | value_list` joined by AND (Unique Key tables:
+    key columns only), no subqueries; an UPDATE cannot change a primary key column."""
+    keys = {k.lower() for k in table.key_columns}
+    if verb == "UPDATE":
+        for assignment in tree.expressions:
+            target = assignment.this
+            if isinstance(target, exp.Column) and target.name.lower() in keys:
+                raise SrError("Getting analyzing error. Detail message: primary key column cannot be updated: "
+                              f"{target.name}.", 1064)
+        return
+    where = tree.args.get("where")
+    if where is None:
+        raise SrError("Getting analyzing error. Detail message: Delete must specify where clause to prevent full "
+                      "table deletion.", 1064)
+    if table.keys_type == "PRIMARY":
+        return
+    pending = [where.this]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, exp.Paren):
+            pending.append(node.this)
+            continue
+        if isinstance(node, exp.And):
+            pending += [node.left, node.right]
+            continue
+        inner = node.this if isinstance(node, exp.Not) and isinstance(node.this, exp.In) else node
+        ok = isinstance(inner, _DELETE_OPS) and isinstance(inner.this, exp.Column) and not inner.find(exp.Select)
+        if ok and not isinstance(inner, exp.In):
+            ok = isinstance(inner.expression, (exp.Literal, exp.Neg, exp.Boolean, exp.Null))
+        if not ok:
+            raise SrError("Getting analyzing error. Detail message: Where clause only supports compound predicate, "
+                          "binary predicate, is_null predicate and in predicate (column op value, joined by AND): "
+                          f"{node.sql(dialect='starrocks')[:100]}", 1064)
+        if table.keys_type != "DUPLICATE" and inner.this.name.lower() not in keys:
+            raise SrError(f"Getting analyzing error. Detail message: Column[{inner.this.name}] is not key column "
+                          f"or storage model is not duplicate or column type is float or double.", 1064)
+
+
 @contextlib.contextmanager
 def _analysis_errors():
     """DuckDB's binder errors as StarRocks' analyzer reports them (unknown column: 1054)."""
@@ -659,6 +702,9 @@ class StarRocksSession(Session):
         if verb == "UPDATE" and table.keys_type != "PRIMARY":
             raise SrError("Getting analyzing error. Detail message: does not support update on non-primary-key "
                           "table.", 5502)
+        if m.group(0) and re.match(r"\s*PARTITION\b", sql[m.end():], re.I):
+            raise SrError(not_supported("DELETE ... PARTITION"), NOT_SUPPORTED_CODE)
+        _check_dml(sqlglot.parse_one(sql, read="starrocks"), table, verb)
         query = self._translate(sql)
         with self.engine.write_lock, _analysis_errors():
             self.engine.db.execute(query)

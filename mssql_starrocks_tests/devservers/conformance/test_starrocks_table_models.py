@@ -121,3 +121,50 @@ def test_delete_on_duplicate_key_table_with_condition(cur):
     cur.execute("INSERT INTO dup VALUES (9, 'x'), (9, 'y'), (10, 'z')")
     cur.execute("DELETE FROM dup WHERE id = 9")
     assert rows(cur, "SELECT COUNT(*) FROM dup WHERE id IN (9, 10)") == [(1,)]
+
+
+@pytest.mark.doc(DELETE)
+@pytest.mark.parametrize("table", ["pk", "dup", "uniq"])
+def test_delete_needs_a_where_clause(cur, table):
+    with pytest.raises(pymysql.MySQLError):
+        cur.execute(f"DELETE FROM {table}")
+
+
+@pytest.mark.doc(DELETE)
+@pytest.mark.parametrize("condition", ["id = 1 OR id = 2", "id IN (SELECT id FROM pk)", "id + 1 = 2"])
+def test_delete_on_duplicate_key_table_takes_and_of_simple_predicates(cur, condition):
+    cur.execute("INSERT INTO dup VALUES (1, 'keep')")
+    with pytest.raises(pymysql.MySQLError):
+        cur.execute(f"DELETE FROM dup WHERE {condition}")
+    assert rows(cur, "SELECT COUNT(*) FROM dup WHERE name = 'keep'")[0][0] >= 1
+
+
+@pytest.mark.doc(DELETE)
+def test_delete_on_duplicate_key_table_with_in_and_and(cur):
+    cur.execute("INSERT INTO dup VALUES (30, 'a'), (31, 'b'), (32, 'c')")
+    cur.execute("DELETE FROM dup WHERE id IN (30, 31) AND name != 'b'")
+    assert rows(cur, "SELECT id FROM dup WHERE id BETWEEN 30 AND 32 ORDER BY id") == [(31,), (32,)]
+
+
+@pytest.mark.doc(DELETE)
+def test_delete_on_unique_key_table_only_by_key_columns(cur):
+    cur.execute("INSERT INTO uniq VALUES (40, 'x')")
+    with pytest.raises(pymysql.MySQLError):
+        cur.execute("DELETE FROM uniq WHERE name = 'x'")
+    cur.execute("DELETE FROM uniq WHERE id = 40")
+    assert rows(cur, "SELECT COUNT(*) FROM uniq WHERE id = 40") == [(0,)]
+
+
+@pytest.mark.doc(DELETE)
+def test_delete_on_primary_key_table_with_or_and_subquery(cur):
+    cur.execute("INSERT INTO pk VALUES (50, 'a', 1), (51, 'b', 2), (52, 'c', 3)")
+    cur.execute("DELETE FROM pk WHERE id = 50 OR id IN (SELECT id FROM pk WHERE name = 'b')")
+    assert rows(cur, "SELECT id FROM pk WHERE id BETWEEN 50 AND 52") == [(52,)]
+
+
+@pytest.mark.doc(PK)
+def test_primary_key_value_cannot_be_updated(cur):
+    cur.execute("INSERT INTO pk VALUES (60, 'a', 1)")
+    with pytest.raises(pymysql.MySQLError):
+        cur.execute("UPDATE pk SET id = 61 WHERE id = 60")
+    assert rows(cur, "SELECT id FROM pk WHERE id IN (60, 61)") == [(60,)]
