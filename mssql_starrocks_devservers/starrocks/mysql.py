@@ -200,6 +200,10 @@ def parse_create_table(sql: str, current_db: str | None) -> tuple[TableDef, bool
         t.comment = cm.group(2).replace("\\'", "'").replace("\\\\", "\\")
     if re.search(r"\bPARTITION\s+BY\b", tail, re.I):
         t.properties["partitioned"] = "true"
+        pm = re.search(r"\bPARTITION\s+BY\s+(?:RANGE|LIST)\s*\(([^)]*)\)", tail, re.I)
+        partition_columns = _names(pm.group(1)) if pm else []
+    else:
+        partition_columns = []
     dm = re.search(r"\bDISTRIBUTED\s+BY\s+(HASH\s*\(([^)]*)\)|RANDOM)(?:\s+BUCKETS\s+(\d+))?", tail, re.I)
     if dm:
         if dm.group(1).upper().startswith("HASH"):
@@ -209,6 +213,15 @@ def parse_create_table(sql: str, current_db: str | None) -> tuple[TableDef, bool
     elif t.keys_type in ("PRIMARY", "UNIQUE", "AGGREGATE"):
         raise SrError("Getting analyzing error. Detail message: Currently not support default distribution in "
                       f"{t.keys_type} KEY table.", 5502)
+    if t.keys_type in ("PRIMARY", "UNIQUE"):
+        # Primary Key table page: the partition and bucketing columns must be in the primary key
+        # (Unique Key tables: the bucketing columns must be key columns).
+        keys = {k.lower() for k in t.key_columns}
+        extra = [c for c in t.distribution_columns + (partition_columns if t.keys_type == "PRIMARY" else [])
+                 if c.lower() not in keys]
+        if extra:
+            raise SrError(f"Getting analyzing error. Detail message: Distribution/partition column[{extra[0]}] is not "
+                          "key column.", 1064)
     om = re.search(r"\bORDER\s+BY\s*\(([^)]*)\)", tail, re.I)
     if om:
         t.order_by = _names(om.group(1))

@@ -134,3 +134,15 @@ def test_curl_location_trusted_loads(devservers, cur, tmp_path):
 def test_empty_body_fails(devservers, cur):
     reply = load(devservers, b"", label="sl_empty")
     assert reply["Status"] == "Fail"
+
+
+@pytest.mark.doc(SL)
+def test_the_be_checks_credentials_too(devservers, cur):
+    headers = {"Expect": "100-continue"}
+    be = requests.put(fe_url(devservers), headers=headers, auth=auth(devservers), allow_redirects=False,
+                      timeout=30).headers["Location"]
+    reply = requests.put(be, data=b"9\tz\n", headers=headers, auth=(devservers["STARROCKS_USER"], "wrong"),
+                         timeout=30)
+    assert reply.status_code == 401
+    cur.execute(f"SELECT COUNT(*) FROM {DB}.t WHERE id = 9")
+    assert cur.fetchone() == (0,)

@@ -168,3 +168,18 @@ def test_primary_key_value_cannot_be_updated(cur):
     with pytest.raises(pymysql.MySQLError):
         cur.execute("UPDATE pk SET id = 61 WHERE id = 60")
     assert rows(cur, "SELECT id FROM pk WHERE id IN (60, 61)") == [(60,)]
+
+
+@pytest.mark.doc(PK)
+def test_primary_key_must_include_the_bucketing_columns(cur):
+    with pytest.raises(pymysql.MySQLError):
+        cur.execute("CREATE TABLE pk_bucket (id INT NOT NULL, v INT) PRIMARY KEY(id) DISTRIBUTED BY HASH(v)")
+
+
+@pytest.mark.doc(PK)
+def test_primary_key_must_include_the_partition_columns(cur):
+    with pytest.raises(pymysql.MySQLError):
+        cur.execute("CREATE TABLE pk_part (id INT NOT NULL, dt DATE NOT NULL, v INT) PRIMARY KEY(id) "
+                    "PARTITION BY RANGE(dt) (PARTITION p1 VALUES LESS THAN ('2024-01-01')) DISTRIBUTED BY HASH(id)")
+    cur.execute("CREATE TABLE pk_part_ok (id INT NOT NULL, dt DATE NOT NULL, v INT) PRIMARY KEY(id, dt) "
+                "PARTITION BY RANGE(dt) (PARTITION p1 VALUES LESS THAN ('2024-01-01')) DISTRIBUTED BY HASH(id)")
