@@ -176,8 +176,8 @@ def parse_create_table(sql: str, current_db: str | None) -> tuple[TableDef, bool
     if like:
         src_db, src = (unq(like.group(1)), unq(like.group(2))) if like.group(2) else (db, unq(like.group(1)))
         return TableDef(db, name, []), if_not_exists, f"{src_db}.{src}"
-    if re.match(r"(\([^)]*\)\s*)?(ENGINE\s*=\s*\w+\s*)?.*?\bAS\s+(SELECT|WITH)\b", rest, re.I | re.S) and \
-            not rest.startswith("(") or re.match(r"^\(.*\)\s*AS\s+(SELECT|WITH)\b", rest, re.I | re.S):
+    after_columns = rest[_matching_paren(rest, 0) + 1:] if rest.startswith("(") else rest
+    if re.search(r"\bAS\s*(SELECT|WITH|\()", after_columns, re.I):  # CREATE TABLE ... AS SELECT
         raise SrError(not_supported("CREATE TABLE ... AS SELECT"), NOT_SUPPORTED_CODE)
     if not rest.startswith("("):
         raise SrError("Getting syntax error. Detail message: expected column definitions")
