@@ -143,3 +143,22 @@ def test_truncate_empties_the_table(cur):
     cur.execute("INSERT INTO tr VALUES (1, 'a')")
     cur.execute("TRUNCATE TABLE tr")
     assert rows(cur, "SELECT COUNT(*) FROM tr") == [(0,)]
+
+
+@pytest.mark.doc("https://docs.starrocks.io/docs/table_design/table_types/primary_key_table/")
+def test_primary_key_column_cannot_be_modified(cur):
+    cur.execute("DROP TABLE IF EXISTS pkmod")
+    cur.execute("CREATE TABLE pkmod (id INT NOT NULL, v VARCHAR(10)) PRIMARY KEY(id) DISTRIBUTED BY HASH(id)")
+    with pytest.raises(pymysql.MySQLError):
+        cur.execute("ALTER TABLE pkmod MODIFY COLUMN id BIGINT")
+    cur.execute("ALTER TABLE pkmod MODIFY COLUMN v VARCHAR(20)")
+
+
+@pytest.mark.doc("https://docs.starrocks.io/docs/reference/System_limit/")
+def test_table_names_are_case_sensitive_column_names_are_not(cur):
+    make(cur, "casetab")
+    cur.execute("INSERT INTO casetab VALUES (1, 'a')")
+    assert rows(cur, "SELECT ID, V FROM casetab") == [(1, "a")]
+    with pytest.raises(pymysql.MySQLError) as err:
+        cur.execute("SELECT * FROM CASETAB")
+    assert err.value.args[0] == 1051
