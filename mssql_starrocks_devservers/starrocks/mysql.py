@@ -743,6 +743,11 @@ class StarRocksSession(Session):
         return rows, ["Field", "Type", "Null", "Key", "Default", "Extra"]
 
     def _show(self, sql: str):
+        m = re.match(r"SHOW\s+(?:SESSION\s+|GLOBAL\s+)?VARIABLES(?:\s+LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        if m:  # here rather than in mysql-mimic, whose LIKE handling fails with this sqlglot
+            pattern = _like(m.group(1))
+            return ([(k, None if v is None else str(v)) for k, v in self.variables.list() if pattern.match(k)],
+                    ["Variable_name", "Value"])
         m = re.match(r"SHOW\s+(?:DATABASES|SCHEMAS)\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
         if m:
             pattern = _like(m.group(1))

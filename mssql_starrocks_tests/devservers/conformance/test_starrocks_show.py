@@ -109,3 +109,9 @@ def test_show_alter_table_column_filters_orders_and_limits(cur):
                 ("orders",))
     assert len(jobs) == 1 and jobs[0][1] == "orders"
     assert rows(cur, f"SHOW ALTER TABLE COLUMN FROM {DB} WHERE TableName = 'nothing'") == []
+
+
+@pytest.mark.doc(f"{S}/cluster-management/config_vars/SHOW_VARIABLES/")
+def test_show_variables_still_answers_the_version(cur):
+    got = dict(rows(cur, "SHOW VARIABLES LIKE 'version_comment'"))
+    assert got["version_comment"].startswith("StarRocks version 3.3.")

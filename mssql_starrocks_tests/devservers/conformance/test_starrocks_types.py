@@ -151,3 +151,17 @@ def test_insert_of_invalid_json_is_refused(cur):
     with pytest.raises(pymysql.MySQLError):
         cur.execute("INSERT INTO t (id, j) VALUES (14, '{broken')")
     assert one(cur, "SELECT COUNT(*) FROM t WHERE id = 14") == (0,)
+
+
+@pytest.mark.doc(VARCHAR)
+def test_varchar_and_char_default_to_one_byte(cur):
+    cur.execute("CREATE TABLE deflen (id INT, v VARCHAR, c CHAR) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)")
+    cur.execute("SELECT column_name, column_type FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = 'deflen' ORDER BY ordinal_position", (DB,))
+    assert [tuple(r) for r in cur.fetchall()][1:] == [("v", "varchar(1)"), ("c", "char(1)")]
+
+
+@pytest.mark.doc("https://docs.starrocks.io/docs/sql-reference/sql-statements/table_bucket_part_index/CREATE_TABLE/")
+def test_unknown_column_type_is_refused(cur):
+    with pytest.raises(pymysql.MySQLError):
+        cur.execute("CREATE TABLE badtype (id INT, m MONEY) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)")
