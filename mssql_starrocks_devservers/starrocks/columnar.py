@@ -63,9 +63,25 @@ def json_columns(table: TableDef, body: bytes, headers: dict[str, str]) -> tuple
                 return None
             arrays.append(array)
         ops = _ops(records, field_of.get(loading.OP), table)
+        _check_key_length(table, arrays)
     except _Reject:
         return None
     return arrays, ops, len(records)
+
+
+def _check_key_length(table: TableDef, arrays: list[pa.Array]) -> None:
+    """A primary key over the BE's limit fails its row: the exact path names it."""
+    if table.keys_type != "PRIMARY":
+        return
+    index = [[c.name for c in table.columns].index(table.column(k).name) for k in table.key_columns]
+    types = [table.columns[i].sr_type.name for i in index]
+    if all(t in loading._FIXED_KEY_SIZE for t in types):
+        if sum(loading._FIXED_KEY_SIZE[t] for t in types) <= loading.PRIMARY_KEY_LIMIT:
+            return
+    columns = [arrays[i].to_pylist() for i in index]
+    for values in zip(*columns):
+        if loading.encoded_key_length(types, list(values)) > loading.PRIMARY_KEY_LIMIT:
+            raise _Reject
 
 
 def _sources(table: TableDef, headers: dict[str, str]) -> dict[str, str] | None:
@@ -125,6 +141,12 @@ def _by_kernel(values: list[Any], t: SrType) -> pa.Array | None:
                 raise _Reject  # filtered in both modes, with StarRocks' message
             return array
         if name == "JSON" and kinds <= {str, _NONE}:
+            for v in values:
+                if v is not None:
+                    try:
+                        orjson.loads(v)
+                    except orjson.JSONDecodeError:
+                        raise _Reject from None  # the exact path filters it, with its reason
             return pa.array(values, pa.string())
         if name == "BOOLEAN" and kinds <= {bool, _NONE}:
             return pa.array(values, pa.bool_())

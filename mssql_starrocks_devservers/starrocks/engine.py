@@ -148,7 +148,8 @@ class Engine:
         self.require_database(db)
         t = self.table(db, name)
         if t is None:
-            raise SrError(f"Getting analyzing error. Detail message: Unknown table '{db}.{name}'.", 5502)
+            # Error codes: 1051, an invalid table is specified.
+            raise SrError(f"Getting analyzing error. Detail message: Unknown table '{db}.{name}'.", 1051)
         return t
 
     def create_database(self, name: str, if_not_exists: bool) -> None:
@@ -297,6 +298,10 @@ class Engine:
             old = t.column(col.name)
             if old is None:
                 raise SrError(f"Column does not exists: {col.name}", 5502)
+            if t.keys_type == "PRIMARY" and old.name in t.key_columns:
+                # Primary Key table page: the primary key cannot be modified after table creation.
+                raise SrError(f"Getting analyzing error. Detail message: Can not modify primary key column "
+                              f"[{old.name}] of a primary key table.", 1064)
             a, b = old.sr_type, col.sr_type
             if not _widening(a, b):
                 raise SrError(f"Can not change {a.column_type} to {b.column_type}", 5502)

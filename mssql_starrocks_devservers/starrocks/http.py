@@ -38,6 +38,10 @@ from urllib.parse import parse_qs, urlparse
 from mssql_starrocks_devservers.starrocks import columnar, loading
 from mssql_starrocks_devservers.starrocks.engine import Engine, SrError
 
+MAX_LABEL_LENGTH = 128  # System limits: a label cannot exceed 128 characters
+# Documented Stream Load headers the stand-in does not implement: a load naming one fails.
+UNSUPPORTED_HEADERS = ("where", "partitions", "temporary_partitions", "merge_condition", "jsonroot",
+                       "compression", "exec_mem_limit", "two_phase_commit")
 STREAM_LOAD = re.compile(r"^/api/([^/]+)/([^/]+)/_stream_load$")
 LOAD_STATE = re.compile(r"^/api/([^/]+)/get_load_state$")
 
@@ -261,8 +265,19 @@ class StarRocksHttpServer(ThreadingHTTPServer):
         engine = self.engine
         label = headers.get("label") or f"stream_load_{uuid.uuid4().hex}"
         txn_id = engine.next_txn_id()
-        base = {"TxnId": txn_id, "Label": label, "LoadBytes": len(body), "NumberTotalRows": 0,
-                "NumberLoadedRows": 0, "NumberFilteredRows": 0, "NumberUnselectedRows": 0}
+        # Every documented field, on success and failure alike.
+        base = {"TxnId": txn_id, "Label": label, "NumberTotalRows": 0, "NumberLoadedRows": 0,
+                "NumberFilteredRows": 0, "NumberUnselectedRows": 0, "LoadBytes": len(body), "LoadTimeMs": 0,
+                "BeginTxnTimeMs": 0, "StreamLoadPlanTimeMs": 0, "ReadDataTimeMs": 0, "WriteDataTimeMs": 0,
+                "CommitAndPublishTimeMs": 0}
+        if len(label) > MAX_LABEL_LENGTH:
+            return {**base, "TxnId": -1, "Status": "Fail",
+                    "Message": f"Label format error: a label cannot exceed {MAX_LABEL_LENGTH} characters, "
+                               f"got {len(label)}"}
+        unsupported = sorted(h for h in UNSUPPORTED_HEADERS if headers.get(h))
+        if unsupported:
+            return {**base, "TxnId": -1, "Status": "Fail",
+                    "Message": f"not supported by the stand-in: Stream Load header {', '.join(unsupported)}"}
         with self._label_lock(db, label):
             try:
                 table = engine.require_table(db, table_name)
@@ -273,14 +288,18 @@ class StarRocksHttpServer(ThreadingHTTPServer):
                 return {**base, "TxnId": -1, "Status": "Label Already Exists",
                         "ExistingJobStatus": "FINISHED" if existing == "VISIBLE" else existing,
                         "Message": f"Label [{label}] has already been used."}
+            partial = headers.get("partial_update", "false").lower() == "true"
+            if partial and table.keys_type != "PRIMARY":
+                return {**base, "Status": "Fail",
+                        "Message": "partial update is only supported by primary key table"}
             try:
                 max_ratio = float(headers.get("max_filter_ratio") or 0)
-                fast = columnar.json_columns(table, body, headers)
+                fast = None if partial else columnar.json_columns(table, body, headers)
                 if fast is not None:  # every row loads: converted column by column
                     columns, ops, total = fast
                     outcome = loading.Outcome(total=total, loaded=total)
                 else:
-                    columns, ops, outcome = _prepare_rows(table, body, headers)
+                    columns, ops, outcome = _prepare_rows(table, body, headers, partial)
             except (SrError, ValueError) as exc:
                 return {**base, "Status": "Fail", "Message": str(exc)}
             result = {**base, "NumberTotalRows": outcome.total, "NumberFilteredRows": outcome.filtered}
@@ -295,7 +314,8 @@ class StarRocksHttpServer(ThreadingHTTPServer):
                 result.update(Status="Fail", Message="too many filtered rows")
                 return result
             try:
-                loading.commit(engine, table, columns, ops, label=label, txn_id=txn_id)
+                loading.commit(engine, table, columns, ops, label=label, txn_id=txn_id,
+                               partial=outcome.partial_columns if partial else None)
             except SrError as exc:
                 result.update(Status="Fail", Message=str(exc))
                 return result
@@ -306,7 +326,7 @@ class StarRocksHttpServer(ThreadingHTTPServer):
             return result
 
 
-def _prepare_rows(table, body: bytes, headers: dict[str, str]):
+def _prepare_rows(table, body: bytes, headers: dict[str, str], partial: bool = False):
     """The exact path, row by row: every rejected row is named with StarRocks' reason."""
     records, raw = parse_body(body, headers)
     records = [_positional(r, table) for r in records]
@@ -314,7 +334,14 @@ def _prepare_rows(table, body: bytes, headers: dict[str, str]):
     if mapping is not None:
         records = [r if "__error__" in r else _apply_mapping(r, mapping) for r in records]
     strict = headers.get("strict_mode", "false").lower() == "true"
-    return loading.prepare(table, records, strict=strict, raw_text=raw)
+    columns = None
+    if partial:  # the columns the load names (the `columns` header, else the fields of the rows)
+        named = (mapping.sources + list(mapping.derived)) if mapping is not None else \
+            [k for r in records for k in r if not k.startswith("__")]
+        columns = {c.name for c in table.columns if c.name.lower() in {n.lower() for n in named}}
+    accepted, ops, outcome = loading.prepare(table, records, strict=strict, raw_text=raw, partial=columns)
+    outcome.partial_columns = columns
+    return accepted, ops, outcome
 
 
 def _positional(record: dict, table) -> dict:

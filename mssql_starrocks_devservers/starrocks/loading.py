@@ -25,6 +25,26 @@ from mssql_starrocks_devservers.starrocks.types import ConversionError, convert
 
 OP = "__op"
 
+# BE config primary_key_limit_size: an encoded primary key value longer than this fails the row.
+PRIMARY_KEY_LIMIT = 128
+PK_TOO_LONG = "primary key size exceed the limit."
+_FIXED_KEY_SIZE = {"BOOLEAN": 1, "TINYINT": 1, "SMALLINT": 2, "INT": 4, "BIGINT": 8, "LARGEINT": 16, "DATE": 4,
+                   "DATETIME": 8}
+
+
+def encoded_key_length(types: list[str], values: list[Any]) -> int:
+    """The length of a primary key value as the BE encodes it: fixed-width columns take their
+    width; a string key alone is its bytes; in a composite key every string but the last is
+    escaped (each 0x00 doubled) and ends with a 2-byte terminator."""
+    total, last = 0, len(types) - 1
+    for i, (name, value) in enumerate(zip(types, values)):
+        if name in _FIXED_KEY_SIZE:
+            total += _FIXED_KEY_SIZE[name]
+            continue
+        data = value.encode("utf-8") if isinstance(value, str) else bytes(value or b"")
+        total += len(data) if i == last else len(data) + data.count(0) + 2
+    return total
+
 
 @dataclass
 class Mapping:
@@ -159,10 +179,13 @@ class Outcome:
     filtered: int = 0
     errors: list[str] = field(default_factory=list)
     committed: bool = False
+    partial_columns: set[str] | None = None  # a partial update: the columns the load names
 
 
-def prepare(table: TableDef, records: list[dict[str, Any]], *, strict: bool, raw_text: list[str] | None = None):
-    """Convert mapped records; returns (accepted rows as column lists, ops, Outcome with the rejections)."""
+def prepare(table: TableDef, records: list[dict[str, Any]], *, strict: bool, raw_text: list[str] | None = None,
+            partial: set[str] | None = None):
+    """Convert mapped records; returns (accepted rows as column lists, ops, Outcome with the rejections).
+    `partial` (a partial update): only these columns are loaded; the others are left as they are."""
     names = [c.name for c in table.columns]
     types = [c.sr_type for c in table.columns]
     nullable = [c.nullable for c in table.columns]
@@ -171,6 +194,10 @@ def prepare(table: TableDef, records: list[dict[str, Any]], *, strict: bool, raw
     ops: list[int] = []
     outcome = Outcome(total=len(records))
     is_pk = table.keys_type in ("PRIMARY", "UNIQUE")
+    pk_check = None
+    if table.keys_type == "PRIMARY":
+        key_index = [names.index(table.column(k).name) for k in table.key_columns]
+        pk_check = ([types[i].name for i in key_index], key_index)
     for index, record in enumerate(records):
         reason = record.get("__error__")
         record = {lower.get(k.lower(), k): v for k, v in record.items()}
@@ -178,6 +205,9 @@ def prepare(table: TableDef, records: list[dict[str, Any]], *, strict: bool, raw
         for name, t, can_null in zip(names, types, nullable):
             if reason is not None:
                 break
+            if partial is not None and name not in partial:
+                converted.append(None)
+                continue
             value = record.get(name)
             try:
                 value = convert(value, t)
@@ -190,6 +220,10 @@ def prepare(table: TableDef, records: list[dict[str, Any]], *, strict: bool, raw
                 reason = f"NULL value in non-nullable column '{name}'"
                 break
             converted.append(value)
+        if reason is None and pk_check is not None:
+            key_types, key_index = pk_check
+            if encoded_key_length(key_types, [converted[i] for i in key_index]) > PRIMARY_KEY_LIMIT:
+                reason = PK_TOO_LONG
         op = 0
         if reason is None and OP in record and record[OP] is not None:
             raw_op = str(record[OP]).strip().lower()
@@ -213,7 +247,7 @@ def prepare(table: TableDef, records: list[dict[str, Any]], *, strict: bool, raw
 
 
 def commit(engine: Engine, table: TableDef, columns: list, ops: list[int], *, label: str | None,
-           txn_id: int, overwrite: bool = False) -> None:
+           txn_id: int, overwrite: bool = False, partial: set[str] | None = None) -> None:
     """Write accepted rows (one list or Arrow array per column) in one transaction, recording
     the label as VISIBLE with them. In a PRIMARY KEY table the last row of a key wins."""
     names = [c.name for c in table.columns]
@@ -245,7 +279,7 @@ def commit(engine: Engine, table: TableDef, columns: list, ops: list[int], *, la
             if deletes is not None and deletes.num_rows:
                 _delete_keys(db, target, table, deletes)
             if upserts.num_rows:
-                _insert(db, target, table, upserts, replace=is_pk)
+                _insert(db, target, table, upserts, replace=is_pk, partial=partial)
             db.execute("COMMIT")
         except Exception:
             db.execute("ROLLBACK")
@@ -277,11 +311,21 @@ def arrow_column(values, sr_name: str) -> pa.Array:
     return pa.array(values)
 
 
-def _insert(db, target: str, table: TableDef, batch: pa.Table, replace: bool) -> None:
+def _insert(db, target: str, table: TableDef, batch: pa.Table, replace: bool, partial: set[str] | None = None) -> None:
     db.register("__sr_load_batch", batch)
     try:
-        casts = ", ".join(f"CAST({n} AS {c.sr_type.duckdb})" for n, c in zip(batch.column_names, table.columns))
-        cols = ", ".join(qi(c.name) for c in table.columns)
+        pairs = [(n, c) for n, c in zip(batch.column_names, table.columns)
+                 if partial is None or c.name in partial or c.name in table.key_columns]
+        casts = ", ".join(f"CAST({n} AS {c.sr_type.duckdb})" for n, c in pairs)
+        cols = ", ".join(qi(c.name) for _, c in pairs)
+        if partial is not None:  # existing rows keep the columns the load does not name
+            keys = ", ".join(qi(k) for k in table.key_columns)
+            sets = ", ".join(f"{qi(c.name)} = EXCLUDED.{qi(c.name)}" for _, c in pairs
+                             if c.name not in table.key_columns)
+            action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+            db.execute(f"INSERT INTO {target} ({cols}) SELECT {casts} FROM __sr_load_batch "
+                       f"ON CONFLICT ({keys}) {action}")
+            return
         verb = "INSERT OR REPLACE INTO" if replace else "INSERT INTO"
         db.execute(f"{verb} {target} ({cols}) SELECT {casts} FROM __sr_load_batch")
     finally:

@@ -9,12 +9,14 @@ definitions. Connection chatter (SET, @@variables, SHOW VARIABLES) is mysql-mimi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime as dt
 import decimal
 import re
 from typing import Any
 
+import duckdb
 import sqlglot
 from mysql_mimic import connection as mm_connection
 from mysql_mimic import packets as mm_packets
@@ -174,6 +176,9 @@ def parse_create_table(sql: str, current_db: str | None) -> tuple[TableDef, bool
     if like:
         src_db, src = (unq(like.group(1)), unq(like.group(2))) if like.group(2) else (db, unq(like.group(1)))
         return TableDef(db, name, []), if_not_exists, f"{src_db}.{src}"
+    after_columns = rest[_matching_paren(rest, 0) + 1:] if rest.startswith("(") else rest
+    if re.search(r"\bAS\s*(SELECT|WITH|\()", after_columns, re.I):  # CREATE TABLE ... AS SELECT
+        raise SrError(not_supported("CREATE TABLE ... AS SELECT"), NOT_SUPPORTED_CODE)
     if not rest.startswith("("):
         raise SrError("Getting syntax error. Detail message: expected column definitions")
     end = _matching_paren(rest, 0)
@@ -187,12 +192,18 @@ def parse_create_table(sql: str, current_db: str | None) -> tuple[TableDef, bool
     km = re.search(r"\b(DUPLICATE|PRIMARY|UNIQUE|AGGREGATE)\s+KEY\s*\(([^)]*)\)", tail, re.I)
     if km:
         t.keys_type = km.group(1).upper()
+        if t.keys_type == "AGGREGATE":  # loads would have to aggregate by key (SUM, REPLACE, ...)
+            raise SrError(not_supported("CREATE TABLE ... AGGREGATE KEY"), NOT_SUPPORTED_CODE)
         t.key_columns = _names(km.group(2))
     cm = re.search(r"\bCOMMENT\s+(['\"])((?:\\.|(?!\1).)*)\1", tail, re.I | re.S)
     if cm:
         t.comment = cm.group(2).replace("\\'", "'").replace("\\\\", "\\")
     if re.search(r"\bPARTITION\s+BY\b", tail, re.I):
         t.properties["partitioned"] = "true"
+        pm = re.search(r"\bPARTITION\s+BY\s+(?:RANGE|LIST)\s*\(([^)]*)\)", tail, re.I)
+        partition_columns = _names(pm.group(1)) if pm else []
+    else:
+        partition_columns = []
     dm = re.search(r"\bDISTRIBUTED\s+BY\s+(HASH\s*\(([^)]*)\)|RANDOM)(?:\s+BUCKETS\s+(\d+))?", tail, re.I)
     if dm:
         if dm.group(1).upper().startswith("HASH"):
@@ -202,6 +213,15 @@ def parse_create_table(sql: str, current_db: str | None) -> tuple[TableDef, bool
     elif t.keys_type in ("PRIMARY", "UNIQUE", "AGGREGATE"):
         raise SrError("Getting analyzing error. Detail message: Currently not support default distribution in "
                       f"{t.keys_type} KEY table.", 5502)
+    if t.keys_type in ("PRIMARY", "UNIQUE"):
+        # Primary Key table page: the partition and bucketing columns must be in the primary key
+        # (Unique Key tables: the bucketing columns must be key columns).
+        keys = {k.lower() for k in t.key_columns}
+        extra = [c for c in t.distribution_columns + (partition_columns if t.keys_type == "PRIMARY" else [])
+                 if c.lower() not in keys]
+        if extra:
+            raise SrError(f"Getting analyzing error. Detail message: Distribution/partition column[{extra[0]}] is not "
+                          "key column.", 1064)
     om = re.search(r"\bORDER\s+BY\s*\(([^)]*)\)", tail, re.I)
     if om:
         t.order_by = _names(om.group(1))
@@ -379,6 +399,62 @@ def result_set(description, rows) -> tuple[list, list[ResultColumn]]:
     return [list(r) for r in rows], columns
 
 
+_DELETE_OPS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In)
+
+
+def _check_dml(tree: exp.Expression, table: TableDef, verb: str) -> None:
+    """The rules of the DELETE and UPDATE pages: a DELETE needs its WHERE; outside Primary Key
+    tables its conditions are `column op value | value_list` joined by AND (Unique Key tables:
+    key columns only), no subqueries; an UPDATE cannot change a primary key column."""
+    keys = {k.lower() for k in table.key_columns}
+    if verb == "UPDATE":
+        for assignment in tree.expressions:
+            target = assignment.this
+            if isinstance(target, exp.Column) and target.name.lower() in keys:
+                raise SrError("Getting analyzing error. Detail message: primary key column cannot be updated: "
+                              f"{target.name}.", 1064)
+        return
+    where = tree.args.get("where")
+    if where is None:
+        raise SrError("Getting analyzing error. Detail message: Delete must specify where clause to prevent full "
+                      "table deletion.", 1064)
+    if table.keys_type == "PRIMARY":
+        return
+    pending = [where.this]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, exp.Paren):
+            pending.append(node.this)
+            continue
+        if isinstance(node, exp.And):
+            pending += [node.left, node.right]
+            continue
+        inner = node.this if isinstance(node, exp.Not) and isinstance(node.this, exp.In) else node
+        ok = isinstance(inner, _DELETE_OPS) and isinstance(inner.this, exp.Column) and not inner.find(exp.Select)
+        if ok and not isinstance(inner, exp.In):
+            ok = isinstance(inner.expression, (exp.Literal, exp.Neg, exp.Boolean, exp.Null))
+        if not ok:
+            raise SrError("Getting analyzing error. Detail message: Where clause only supports compound predicate, "
+                          "binary predicate, is_null predicate and in predicate (column op value, joined by AND): "
+                          f"{node.sql(dialect='starrocks')[:100]}", 1064)
+        if table.keys_type != "DUPLICATE" and inner.this.name.lower() not in keys:
+            raise SrError(f"Getting analyzing error. Detail message: Column[{inner.this.name}] is not key column "
+                          f"or storage model is not duplicate or column type is float or double.", 1064)
+
+
+@contextlib.contextmanager
+def _analysis_errors():
+    """DuckDB's binder errors as StarRocks' analyzer reports them (unknown column: 1054)."""
+    try:
+        yield
+    except duckdb.BinderException as exc:
+        m = re.search(r'column "?([^"\s]+)"? not found', str(exc), re.I)
+        if m:
+            raise SrError(f"Getting analyzing error. Detail message: Column '{m.group(1)}' cannot be resolved.",
+                          1054) from None
+        raise SrError(f"Getting analyzing error. Detail message: {str(exc).splitlines()[0]}", 1064) from None
+
+
 class Identity(IdentityProvider):
     def __init__(self, user: str, password: str):
         self.user = user
@@ -401,9 +477,16 @@ class StarRocksSession(Session):
         super().__init__(variables)
         self.engine = engine
 
+    async def query(self, expression, sql: str, attrs: dict[str, str]):
+        # The end of mysql-mimic's chain: a statement nothing here implements. Never a silent OK.
+        raise MysqlError(not_supported(strip_comments(sql)), code=NOT_SUPPORTED_CODE)
+
     async def use(self, database: str) -> None:
         if database.lower() != "information_schema":
-            await asyncio.to_thread(self.engine.require_database, database)
+            try:
+                await asyncio.to_thread(self.engine.require_database, database)
+            except SrError as exc:
+                raise MysqlError(str(exc), code=exc.code) from None
         self.database = database
 
     async def handle_query(self, sql: str, attrs: dict[str, str]):
@@ -424,6 +507,10 @@ class StarRocksSession(Session):
             _AFFECTED.set(result.rows)
             return None
         if result is NotImplemented:
+            try:
+                _route_unhandled(clean)
+            except SrError as exc:
+                raise MysqlError(str(exc), code=exc.code) from None
             try:
                 return await super().handle_query(sql, attrs)
             except MysqlError as exc:
@@ -449,6 +536,8 @@ class StarRocksSession(Session):
             self.engine.drop_database(unq(m.group(2)), bool(m.group(1)))
             return [], []
         if first == "CREATE" and re.match(r"CREATE\s+(EXTERNAL\s+)?TABLE", sql, re.I):
+            if re.match(r"CREATE\s+EXTERNAL", sql, re.I):
+                raise SrError(not_supported(sql), NOT_SUPPORTED_CODE)
             table, if_not_exists, like = parse_create_table(sql, self.database)
             self.engine.require_database(table.database)
             if like:
@@ -526,8 +615,17 @@ class StarRocksSession(Session):
             if mm:
                 self.engine.modify_column(db, name, parse_column(mm.group(1)))
                 continue
-            raise SrError(f"Getting syntax error. Detail message: unsupported ALTER TABLE clause: {clause[:80]}")
+            raise SrError(not_supported(f"ALTER TABLE {clause}"), NOT_SUPPORTED_CODE)
+        self._record_alter_job(db, name)
         return [], []
+
+    def _record_alter_job(self, db: str, name: str) -> None:
+        """A schema change runs synchronously here: its job is listed by SHOW ALTER TABLE COLUMN as FINISHED."""
+        now = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        job_id = self.engine.next_txn_id()
+        jobs = self.engine.__dict__.setdefault("alter_jobs", [])
+        jobs.append({"db": db, "row": [job_id, name, now, now, name, job_id + 1, job_id + 2, "1:0", job_id,
+                                       "FINISHED", "", None, 86400]})
 
     def _insert(self, sql: str):
         m = re.match(rf"INSERT\s+(INTO|OVERWRITE)\s+(?:TABLE\s+)?{QNAME}\s*(.*)$", sql, re.I | re.S)
@@ -537,6 +635,8 @@ class StarRocksSession(Session):
         db, name = self._qualify(m.group(2), m.group(3))
         table = self.engine.require_table(db, name)
         rest = m.group(4).strip()
+        if re.match(r"(WITH\s+LABEL|PARTITION|TEMPORARY\s+PARTITION|BY\s+NAME|PROPERTIES)\b", rest, re.I):
+            raise SrError(not_supported(f"INSERT {m.group(1)} ... {rest[:30]}"), NOT_SUPPORTED_CODE)
         columns = [c.name for c in table.columns]
         if rest.startswith("("):
             end = _matching_paren(rest, 0)
@@ -552,7 +652,7 @@ class StarRocksSession(Session):
             rows = [list(r) for r in fetched]
         unknown = [c for c in columns if table.column(c) is None]
         if unknown:
-            raise SrError(f"Getting analyzing error. Detail message: Unknown column '{unknown[0]}' in '{name}'.", 5502)
+            raise SrError(f"Getting analyzing error. Detail message: Unknown column '{unknown[0]}' in '{name}'.", 1054)
         records = []
         for row in rows:
             if len(row) != len(columns):
@@ -589,7 +689,8 @@ class StarRocksSession(Session):
     def _run_select(self, sql: str):
         query = self._translate(sql)
         cur = self.engine.cursor()
-        cur.execute(query)
+        with _analysis_errors():
+            cur.execute(query)
         return cur.description, cur.fetchall()
 
     def _select(self, sql: str):
@@ -614,8 +715,11 @@ class StarRocksSession(Session):
         if verb == "UPDATE" and table.keys_type != "PRIMARY":
             raise SrError("Getting analyzing error. Detail message: does not support update on non-primary-key "
                           "table.", 5502)
+        if m.group(0) and re.match(r"\s*PARTITION\b", sql[m.end():], re.I):
+            raise SrError(not_supported("DELETE ... PARTITION"), NOT_SUPPORTED_CODE)
+        _check_dml(sqlglot.parse_one(sql, read="starrocks"), table, verb)
         query = self._translate(sql)
-        with self.engine.write_lock:
+        with self.engine.write_lock, _analysis_errors():
             self.engine.db.execute(query)
         return [], []
 
@@ -639,6 +743,11 @@ class StarRocksSession(Session):
         return rows, ["Field", "Type", "Null", "Key", "Default", "Extra"]
 
     def _show(self, sql: str):
+        m = re.match(r"SHOW\s+(?:SESSION\s+|GLOBAL\s+)?VARIABLES(?:\s+LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        if m:  # here rather than in mysql-mimic, whose LIKE handling fails with this sqlglot
+            pattern = _like(m.group(1))
+            return ([(k, None if v is None else str(v)) for k, v in self.variables.list() if pattern.match(k)],
+                    ["Variable_name", "Value"])
         m = re.match(r"SHOW\s+(?:DATABASES|SCHEMAS)\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
         if m:
             pattern = _like(m.group(1))
@@ -665,11 +774,87 @@ class StarRocksSession(Session):
             else:
                 db, name = self._qualify(m.group(2), m.group(3))
             return self._describe(db, name, full=bool(m.group(1)), like=m.group(5))
-        if re.match(r"SHOW\s+ALTER\s+TABLE\s+COLUMN", sql, re.I):
-            # Schema changes here are synchronous: no job is ever pending.
-            return [], ["JobId", "TableName", "CreateTime", "FinishTime", "IndexName", "IndexId", "OriginIndexId",
-                        "SchemaVersion", "TransactionId", "State", "Msg", "Progress", "Timeout"]
+        m = re.match(rf"SHOW\s+ALTER\s+TABLE\s+COLUMN(?:\s+(?:FROM|IN)\s+({NAME}))?"
+                     r"(?:\s+WHERE\s+TableName\s*=\s*'([^']*)')?"
+                     r"(?:\s+ORDER\s+BY\s+(\w+)(?:\s+(ASC|DESC))?)?(?:\s+LIMIT\s+(\d+))?\s*$", sql, re.I)
+        if m:
+            # Schema changes here are synchronous: every job is FINISHED when its ALTER returns.
+            db = unq(m.group(1)) if m.group(1) else self.engine.require_database(self.database)
+            self.engine.require_database(db)
+            names = ["JobId", "TableName", "CreateTime", "FinishTime", "IndexName", "IndexId", "OriginIndexId",
+                     "SchemaVersion", "TransactionId", "State", "Msg", "Progress", "Timeout"]
+            rows = [j["row"] for j in self.engine.__dict__.get("alter_jobs", []) if j["db"] == db
+                    and (m.group(2) is None or j["row"][1] == m.group(2))]
+            if m.group(3):
+                lowered = [n.lower() for n in names]
+                if m.group(3).lower() not in lowered:
+                    raise SrError(f"Getting analyzing error. Detail message: Title name[{m.group(3)}] does not "
+                                  "exist.", 1054)
+                idx = lowered.index(m.group(3).lower())
+                rows = sorted(rows, key=lambda r: (r[idx], r[0]), reverse=(m.group(4) or "").upper() == "DESC")
+            if m.group(5):
+                rows = rows[: int(m.group(5))]
+            return rows, names
         return NotImplemented
+
+
+NOT_SUPPORTED_CODE = 1235  # MySQL's ER_NOT_SUPPORTED_YET
+# Statements StarRocks 3.3 has (SQL reference), by their first keyword; any other first word is a syntax error.
+STATEMENT_KEYWORDS = {
+    "ADD", "ADMIN", "ALTER", "ANALYZE", "BACKUP", "BEGIN", "CACHE", "CANCEL", "CLEAN", "COMMIT", "CREATE",
+    "DEALLOCATE", "DELETE", "DESC", "DESCRIBE", "DROP", "EXECUTE", "EXPLAIN", "EXPORT", "GRANT", "HELP", "INSERT",
+    "INSTALL", "KILL", "LOAD", "PAUSE", "PREPARE", "RECOVER", "REFRESH", "RESTORE", "RESUME", "REVOKE", "ROLLBACK",
+    "SELECT", "SET", "SHOW", "START", "STOP", "SUBMIT", "SYNC", "TRACE", "TRUNCATE", "UNINSTALL", "UNSET", "UPDATE",
+    "USE", "WITH", "(",
+}
+# What may follow SHOW in StarRocks 3.3 (SHOW statements of the SQL reference).
+SHOW_KEYWORDS = {
+    "ALTER", "ANALYZE", "AUTHENTICATION", "BACKENDS", "BACKUP", "BASELINE", "BROKER", "CATALOGS", "CHARACTER",
+    "CHARSET", "COLLATION", "COLUMNS", "COMPUTE", "CREATE", "DATA", "DATABASES", "DELETE", "DICTIONARY", "DYNAMIC",
+    "ENGINES", "ERRORS", "EVENTS", "EXPORT", "FIELDS", "FILE", "FRONTENDS", "FULL", "FUNCTIONS", "GLOBAL", "GRANTS",
+    "HISTOGRAM", "INDEX", "INDEXES", "KEYS", "LOAD", "MATERIALIZED", "NODES", "OPEN", "PARTITIONS", "PIPES",
+    "PLUGINS", "PRIVILEGES", "PROC", "PROCEDURE", "PROCESSLIST", "PROFILELIST", "PROPERTY", "REPOSITORIES",
+    "RESOURCE", "RESOURCES", "RESTORE", "ROLES", "ROUTINE", "RUNNING", "SCHEMAS", "SESSION", "SMALL", "SNAPSHOT",
+    "SQLBLACKLIST", "STATS", "STATUS", "STORAGE", "STREAM", "TABLE", "TABLES", "TABLET", "TABLETS", "TEMPORARY",
+    "TRANSACTION", "TRIGGERS", "USERS", "VARIABLES", "WAREHOUSES", "WARNINGS", "WHITELIST",
+}
+# Handled by mysql-mimic's session (connection chatter).
+MIMIC_FIRST = {"SET", "USE", "KILL", "BEGIN", "COMMIT", "ROLLBACK", "START", "SELECT", "WITH", "("}
+MIMIC_SHOW = {"VARIABLES", "STATUS", "WARNINGS", "ERRORS", "SESSION", "GLOBAL"}
+
+
+def not_supported(sql: str) -> str:
+    head = " ".join(sql.split()[:4])
+    return f"not supported by the stand-in: {head[:120]}"
+
+
+def syntax_error(sql: str, word: str) -> SrError:
+    column = max(sql.find(word), 0)
+    return SrError(f"Getting syntax error at line 1, column {column}. Detail message: Unexpected input '{word}'.",
+                   1064)
+
+
+def _route_unhandled(sql: str) -> None:
+    """A statement _dispatch did not handle: returns if mysql-mimic's session answers it; raises a
+    syntax error for what StarRocks cannot parse, "not supported by the stand-in" for the rest."""
+    words = re.findall(r"\(|[A-Za-z_]+|\S", sql)
+    if not words:
+        raise SrError("Getting syntax error. Detail message: empty statement", 1064)
+    first = words[0].upper()
+    if first not in STATEMENT_KEYWORDS:
+        raise syntax_error(sql, words[0])
+    if first == "SHOW":
+        kind = words[1].upper() if len(words) > 1 else ""
+        if kind not in SHOW_KEYWORDS:
+            raise syntax_error(sql, words[1] if len(words) > 1 else "<EOF>")
+        if kind in MIMIC_SHOW or (kind == "FULL" and len(words) > 2 and words[2].upper() == "PROCESSLIST"):
+            if kind == "FULL":
+                raise SrError(not_supported(sql), NOT_SUPPORTED_CODE)
+            return
+        raise SrError(not_supported(sql), NOT_SUPPORTED_CODE)
+    if first in MIMIC_FIRST:
+        return
+    raise SrError(not_supported(sql), NOT_SUPPORTED_CODE)
 
 
 def _like(pattern: str | None) -> re.Pattern:

@@ -109,7 +109,16 @@ def convert(value, t: SrType):
     name = t.name
     if name in ("VARCHAR", "CHAR", "JSON"):
         text = value if isinstance(value, str) else _json_text(value)
-        if name != "JSON" and len(text.encode("utf-8")) > t.length:
+        if name == "JSON":
+            if isinstance(value, str):
+                import json
+
+                try:
+                    json.loads(value)
+                except ValueError:
+                    raise ConversionError(f"Failed to parse json: '{value[:100]}'") from None
+            return text
+        if len(text.encode("utf-8")) > t.length:
             raise ConversionError(
                 f"Value length beyond the limit. column type: {str(t).lower()}, value length: "
                 f"{len(text.encode('utf-8'))} bytes"
