@@ -26,7 +26,7 @@ import uuid
 from pysqlbridge.tds.login import Login7, deobfuscate_password
 from pysqlbridge.tds.prelogin import Encryption, Prelogin, Version, server_response
 from pysqlbridge.tds.token import (
-    DoneStatus, EnvChangeType, env_change, error, info, login_response, negotiate,
+    DoneStatus, EnvChangeType, env_change, info, login_response, negotiate,
 )
 
 
@@ -44,6 +44,20 @@ PROC_NAMES = {1: "sp_cursor", 2: "sp_cursoropen", 3: "sp_cursorprepare", 4: "sp_
               5: "sp_cursorprepexec", 6: "sp_cursorunprepare", 7: "sp_cursorfetch", 8: "sp_cursoroption",
               9: "sp_cursorclose", 10: "sp_executesql", 11: "sp_prepare", 12: "sp_execute", 13: "sp_prepexec",
               14: "sp_prepexecrpc", 15: "sp_unprepare"}
+
+
+def _utf16_varchar(text: str, width: str) -> bytes:
+    encoded = text.encode("utf-16-le", "surrogatepass")
+    return struct.pack(width, len(encoded) // 2) + encoded
+
+
+def error(number: int, message: str, *, state: int = 1, severity: int = 16, server: str = "",
+          procedure: str = "", line: int = 1) -> bytes:
+    """An ERROR token. Lengths count UTF-16 code units, so a message holding a character outside
+    the BMP (a surrogate pair) keeps the stream in step."""
+    body = (struct.pack("<iBB", number, state, severity) + _utf16_varchar(message, "<H")
+            + _utf16_varchar(server, "<B") + _utf16_varchar(procedure, "<B") + struct.pack("<i", line))
+    return bytes([0xAA]) + struct.pack("<H", len(body)) + body
 
 
 class ClientGone(Exception):
@@ -423,6 +437,8 @@ class Connection:
             for result in results:
                 if pending_done is not None:
                     writer.write(_done(done_token, pending_done[0] | DoneStatus.MORE, pending_done[1], pending_done[2]))
+                for kind, new, old in result.envchange_tx:
+                    writer.write(env_change(kind, new, old))
                 if result.envchange_database:
                     writer.write(env_change(EnvChangeType.DATABASE, result.envchange_database, "master")
                                  + info(5701, f"Changed database context to '{result.envchange_database}'.", state=1,
