@@ -334,7 +334,7 @@ class Session:
         sql = self._substitute_variables(f"SELECT CAST(({expr}) AS {type_text})")
         tree = self.parse(sql)
         try:
-            return self.cursor.execute(self.translate(tree)).fetchone()[0]
+            return self.cursor.execute(self.translate(tree)).fetchall()[0][0]
         except MssqlError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -589,7 +589,12 @@ class Session:
 
     def parse(self, sql: str) -> exp.Expression:
         try:
-            return sqlglot.parse_one(self._preprocess(sql), read="tsql")
+            tree = sqlglot.parse_one(self._preprocess(sql), read="tsql")
+            for ident in tree.find_all(exp.Identifier):
+                if ident.args.get("temporary"):  # sqlglot keeps #name as name + a flag
+                    ident.set("this", "#" + ident.this)
+                    ident.set("temporary", None)
+            return tree
         except sqlglot.errors.ParseError as exc:
             near = str(exc).split("\n")[-1].strip()[:40] if str(exc) else sql[:20]
             raise MssqlError(102, f"Incorrect syntax near '{_near(sql, exc)}'.", 15) from None
@@ -759,6 +764,8 @@ class Session:
                     return exp.Literal.number(0)
             if isinstance(node, exp.Count) and "COUNT_BIG" in node.sql(dialect="tsql").upper():
                 return node
+            if isinstance(node, exp.Length):
+                return self._rewrite_function(exp.Anonymous(this="LEN", expressions=[node.this]), scope)
             if isinstance(node, exp.Anonymous):
                 return self._rewrite_function(node, scope)
             return node
@@ -1233,6 +1240,8 @@ class Session:
             duck_collation(com.group(1))
             collation = com.group(1)
         is_pk = bool(re.search(r"\bPRIMARY\s+KEY\b", rest, re.I))
+        if re.search(r"\b(UNIQUE|CHECK|REFERENCES|FOREIGN)\b", re.sub(r"N?'(?:[^']|'')*'", "", rest), re.I):
+            raise unsupported(f"the column constraint in '{text.strip()[:60]}' (only PRIMARY KEY is enforced)")
         if is_pk or identity or sql_type.name == "timestamp":
             nullable = nullable and not is_pk and not identity and sql_type.name != "timestamp"
         return ColumnInfo(name=name, type=str(sql_type), nullable=nullable, identity=identity, default=default,
@@ -1272,8 +1281,10 @@ class Session:
                 pk_name = unbracket(cm.group(1)) if cm.group(1) else None
                 pk = [unbracket(re.sub(r"\s+(ASC|DESC)$", "", p.strip(), flags=re.I)) for p in _split_args(cm.group(2))]
                 continue
-            if re.match(r"\s*(CONSTRAINT|INDEX|UNIQUE|CHECK|FOREIGN)\b", item, re.I):
-                continue
+            if re.match(r"\s*INDEX\b", item, re.I):
+                continue  # an index changes no result
+            if re.match(r"\s*(CONSTRAINT|UNIQUE|CHECK|FOREIGN)\b", item, re.I):
+                raise unsupported(f"the table constraint '{item.strip()[:60]}' (only PRIMARY KEY is enforced)")
             col, is_pk = self._parse_column(item, len(columns) + 1)
             if col.name.lower() in {c.name.lower() for c in columns}:
                 raise MssqlError(2705, f"Column names in each table must be unique. Column name '{col.name}' in "

@@ -358,8 +358,7 @@ class Connection:
                 elif kind == PT_ATTENTION:
                     self.send_message(PT_TABULAR, _done(TOKEN_DONE, DoneStatus.ATTENTION))
                 elif kind == PT_TRANSACTION:
-                    self.send_message(PT_TABULAR, env_change(EnvChangeType.BEGIN_TRAN, b"\x00" * 8, b"")
-                                      + _done(TOKEN_DONE, DoneStatus.FINAL))
+                    self._respond(self._transaction_request(payload), rpc=False)
                 else:
                     self.send_message(PT_TABULAR, error(8009, "Unsupported TDS message type.", server=SERVER_NAME)
                                       + _done(TOKEN_DONE, DoneStatus.ERROR))
@@ -374,6 +373,32 @@ class Connection:
         finally:
             if self.session is not None:
                 self.session.close()
+
+    def _transaction_request(self, payload: bytes):
+        """A Transaction Manager request ([MS-TDS] 2.2.6.9): begin, commit or rollback, as drivers
+        (python-tds, mssql-jdbc) send them instead of T-SQL when autocommit is off."""
+        headers = struct.unpack("<I", payload[:4])[0] if len(payload) >= 4 else 0
+        r = _Reader(payload, headers)
+        request = r.u16()
+        levels = {1: "READ UNCOMMITTED", 2: "READ COMMITTED", 3: "REPEATABLE READ", 4: "SERIALIZABLE", 5: "SNAPSHOT"}
+        if request == 5:  # TM_BEGIN_XACT
+            level = r.u8()
+            if level in levels:
+                self.session.isolation = levels[level]
+            yield from self.session.execute("BEGIN TRANSACTION")
+        elif request in (7, 8):  # TM_COMMIT_XACT, TM_ROLLBACK_XACT
+            name_len = r.u8()
+            r.take(name_len * 2)
+            flags = r.u8() if not r.done() else 0
+            if self.session.trancount:
+                yield from self.session.execute("COMMIT TRANSACTION" if request == 7 else "ROLLBACK TRANSACTION")
+            if flags & 1:
+                level = r.u8()
+                if level in levels:
+                    self.session.isolation = levels[level]
+                yield from self.session.execute("BEGIN TRANSACTION")
+        else:
+            raise MssqlError(50000, f"not supported by the stand-in: transaction manager request {request}")
 
     def _prelogin(self, payload: bytes) -> None:
         asked = Prelogin.parse(payload)
