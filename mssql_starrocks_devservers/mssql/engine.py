@@ -594,6 +594,15 @@ class Session:
                 if ident.args.get("temporary"):  # sqlglot keeps #name as name + a flag
                     ident.set("this", "#" + ident.this)
                     ident.set("temporary", None)
+            for length in list(tree.find_all(exp.Length)):
+                # sqlglot reads LEN(x) as LENGTH(CAST(x AS TEXT)): keep x and its type.
+                arg = length.this
+                if isinstance(arg, exp.Cast) and arg.to.this == exp.DataType.Type.TEXT:
+                    arg = arg.this
+                replacement = exp.Anonymous(this="LEN", expressions=[arg])
+                if length is tree:
+                    return replacement
+                length.replace(replacement)
             return tree
         except sqlglot.errors.ParseError as exc:
             near = str(exc).split("\n")[-1].strip()[:40] if str(exc) else sql[:20]
@@ -764,8 +773,6 @@ class Session:
                     return exp.Literal.number(0)
             if isinstance(node, exp.Count) and "COUNT_BIG" in node.sql(dialect="tsql").upper():
                 return node
-            if isinstance(node, exp.Length):
-                return self._rewrite_function(exp.Anonymous(this="LEN", expressions=[node.this]), scope)
             if isinstance(node, exp.Anonymous):
                 return self._rewrite_function(node, scope)
             return node
@@ -1870,7 +1877,7 @@ MACROS = [
     "'g'))",
     # datetime2(n) / time(n) / datetimeoffset(n) round to their declared precision (d = 10^(6-n) us).
     "CREATE OR REPLACE MACRO mssql_round_ts(ts, d) AS CASE WHEN ts IS NULL THEN NULL ELSE "
-    "make_timestamp(CAST(floor(epoch_us(ts) / d + 0.5) AS BIGINT) * d) END",
+    "make_timestamp(CAST(floor(epoch_us(ts) / CAST(d AS DOUBLE) + 0.5) AS BIGINT) * d) END",
     "CREATE OR REPLACE MACRO mssql_round_time(t, d) AS CASE WHEN t IS NULL THEN NULL ELSE "
     "CAST(mssql_round_ts(DATE '2000-01-01' + t, d) AS TIME) END",
     "CREATE OR REPLACE MACRO mssql_dto_round(v, d) AS CASE WHEN v IS NULL THEN NULL ELSE "
