@@ -1118,7 +1118,7 @@ class Session:
     # --- IF / EXEC --------------------------------------------------------------------------------
     def _if(self, sql: str) -> Iterator[Result]:
         m = re.match(r"\s*IF\s+(.+?)\s+((?:BEGIN\s+)?(?:CREATE|DROP|ALTER|INSERT|UPDATE|DELETE|TRUNCATE|EXEC|"
-                     r"EXECUTE|SELECT|SET|PRINT)\b.*)$", sql, re.I | re.S)
+                     r"EXECUTE|SELECT|SET|PRINT|ROLLBACK|COMMIT|TRAN|TRANSACTION|DECLARE|USE)\b.*)$", sql, re.I | re.S)
         if not m:
             raise MssqlError(102, f"Incorrect syntax near '{sql[:30]}'.", 15)
         condition, body = m.group(1), m.group(2)

@@ -389,7 +389,7 @@ class Connection:
         elif request in (7, 8):  # TM_COMMIT_XACT, TM_ROLLBACK_XACT
             name_len = r.u8()
             r.take(name_len * 2)
-            flags = r.u8() if not r.done() else 0
+            flags = r.u8() if not r.done else 0
             if self.session.trancount:
                 yield from self.session.execute("COMMIT TRANSACTION" if request == 7 else "ROLLBACK TRANSACTION")
             if flags & 1:
