@@ -1429,8 +1429,10 @@ class Session:
             self.server.refresh(db)
 
     # --- DML ----------------------------------------------------------------------------------
-    def _coerce(self, expr: str, c: ColumnInfo, t: TableInfo, db: str) -> str:
-        """A DuckDB expression storing `expr` in column `c`, with SQL Server's checks."""
+    def _coerce(self, expr: str, c: ColumnInfo, t: TableInfo, db: str, checks: list[str] | None = None) -> str:
+        """A DuckDB expression storing `expr` in column `c`, with SQL Server's checks. With `checks`,
+        a too-long value is not raised inside DuckDB (which would abort an open transaction) but
+        reported by an expression appended to `checks` (its error text, else NULL)."""
         st = c.sql_type
         n = st.name
         where = f"{db}.{t.schema}.{t.name}".replace("'", "''")
@@ -1446,6 +1448,13 @@ class Session:
             # nchar/nvarchar(n) count UTF-16 byte-pairs (a supplementary character takes two); blanks
             # past the length are cut without an error.
             size = "mssql_len16" if n in ("nchar", "nvarchar") else "length"
+            too_long = f"{size}(rtrim({v})) > {st.length}"
+            if checks is not None:
+                checks.append(f"CASE WHEN {too_long} THEN 'MSSQL2628|String or binary data would be truncated in "
+                              f"table ''{where}'', column ''{cname}''. Truncated value: ''' || left({v}, "
+                              f"{st.length}) || '''.' END")
+                body = f"CASE WHEN {size}({v}) <= {st.length} THEN {v} ELSE left({v}, {st.length}) END"
+                return f"rpad({body}, {st.length}, ' ')" if n in ("char", "nchar") else body
             body = (f"CASE WHEN {size}({v}) <= {st.length} THEN {v} WHEN {size}(rtrim({v})) <= {st.length} "
                     f"THEN left({v}, {st.length}) ELSE {truncation(v, f'left({v}, {st.length})')} END")
             return f"rpad({body}, {st.length}, ' ')" if n in ("char", "nchar") else body
@@ -1526,35 +1535,47 @@ class Session:
                                  f"contains {'fewer' if width < len(cols) else 'more'} items than the insert list. "
                                  "The number of SELECT values must match the number of INSERT columns.", 15)
         provided = {c.name: i for i, c in enumerate(cols)}
-        exprs = []
+        exprs: list[str] = []
+        checks: list[str] = []
         for c in t.columns:
             if c.name in provided:
-                exprs.append(self._coerce(f"__src.{q(f'c{provided[c.name]}')}", c, t, db))
+                exprs.append(self._coerce(f"__src.{q(f'c{provided[c.name]}')}", c, t, db, checks))
             elif c.identity:
                 exprs.append(f"nextval('{db}.{META}.ident_{t.object_id}')")
             elif c.sql_type.name == "timestamp":
                 exprs.append(f"nextval('{db}.{META}.dbts')")
             elif c.default is not None:
                 default = self.translate(self.parse(f"SELECT {c.default}")).removeprefix("SELECT ")
-                exprs.append(self._coerce(default, c, t, db))
+                exprs.append(self._coerce(default, c, t, db, checks))
             else:
                 exprs.append("NULL")
-        return self._write(db, t, exprs, source, len(cols) if width else 0, "insert")
+        return self._write(db, t, exprs, source, len(cols) if width else 0, "insert", checks)
 
-    def _write(self, db: str, t: TableInfo, exprs: list[str], source: str, width: int, kind: str) -> Result:
+    def _raise_checks(self, staged: str) -> None:
+        """The first error a staged row carries (see `_coerce`), raised before anything is written."""
+        row = self.cursor.execute(f"SELECT __mssql_err FROM {staged} WHERE __mssql_err IS NOT NULL LIMIT 1").fetchall()
+        if row:
+            number, _, text = row[0][0].partition("|")
+            raise MssqlError(int(number.removeprefix("MSSQL")), text, 16)
+
+    def _write(self, db: str, t: TableInfo, exprs: list[str], source: str, width: int, kind: str,
+               checks: list[str] | None = None) -> Result:
         fq = self._fq(db, t)
         self._check_snapshot([db])
         renamed = f"SELECT * FROM ({source}) AS __r({', '.join(q(f'c{i}') for i in range(width))})" if width else source
-        staged = f"SELECT {', '.join(f'{e} AS {q(c.name)}' for e, c in zip(exprs, t.columns))} FROM ({renamed}) AS __src"
+        err = f"COALESCE({', '.join(checks)})" if checks else "CAST(NULL AS VARCHAR)"
+        staged = (f"SELECT {', '.join(f'{e} AS {q(c.name)}' for e, c in zip(exprs, t.columns))}, {err} AS __mssql_err "
+                  f"FROM ({renamed}) AS __src")
         self._write_lock()
         with self.server.lock:
             try:
                 self._stmt_begin()
                 self.cursor.execute(f"CREATE OR REPLACE TEMP TABLE __mssql_staged AS {staged}")
+                self._raise_checks("__mssql_staged")
                 self._check_rows(db, t, "__mssql_staged", new_rows=True)
                 self._advance_dbts(db, t, "__mssql_staged")
                 count = self.cursor.execute("SELECT COUNT(*) FROM __mssql_staged").fetchone()[0]
-                self.cursor.execute(f"INSERT INTO {fq} SELECT * FROM __mssql_staged")
+                self.cursor.execute(f"INSERT INTO {fq} SELECT * EXCLUDE (__mssql_err) FROM __mssql_staged")
                 if t.ct_enabled and count:
                     self._record_changes(db, t, "__mssql_staged", "I")
                 self.server.touch(db, t.object_id, self.cursor)
@@ -1690,6 +1711,7 @@ class Session:
                     command = CMD_DELETE
                 else:
                     sets = {}
+                    checks: list[str] = []
                     for assignment in tree.expressions:
                         col = t.column(assignment.this.name)
                         if col is None:
@@ -1699,11 +1721,13 @@ class Session:
                         if col.sql_type.name == "timestamp":
                             raise MssqlError(272, "Cannot update a timestamp column.")
                         value = self._rewrite_tree(assignment.expression).sql(dialect="duckdb")
-                        sets[col.name] = self._coerce(value, col, t, db)
+                        sets[col.name] = self._coerce(value, col, t, db, checks)
                     rv = t.rowversion
                     if rv is not None:
                         sets[rv.name] = f"nextval('{db}.{META}.dbts')"
-                    projection = ", ".join(sets.get(c.name, q(c.name)) + f" AS {q(c.name)}" for c in t.columns)
+                    projection = ", ".join(sets.get(c.name, q(c.name)) + f" AS {q(c.name)}" for c in t.columns) + (
+                        f", COALESCE({', '.join(checks)}) AS __mssql_err" if checks
+                        else ", CAST(NULL AS VARCHAR) AS __mssql_err")
                     keys = ", ".join(q(k) for k in t.primary_key)
                     key_change = t.ct_enabled and any(k.lower() in {n.lower() for n in sets} for k in t.primary_key)
                     if key_change:
@@ -1711,12 +1735,13 @@ class Session:
                                             f"WHERE {condition}")
                     self.cursor.execute(f"CREATE OR REPLACE TEMP TABLE __mssql_staged AS SELECT {projection} FROM {fq} "
                                         f"WHERE {condition}")
+                    self._raise_checks("__mssql_staged")
                     self._check_rows(db, t, "__mssql_staged", new_rows=False, exclude=condition)
                     self._advance_dbts(db, t, "__mssql_staged")
                     count = self.cursor.execute("SELECT COUNT(*) FROM __mssql_staged").fetchone()[0]
                     if count:
                         self.cursor.execute(f"DELETE FROM {fq} WHERE {condition}")
-                        self.cursor.execute(f"INSERT INTO {fq} SELECT * FROM __mssql_staged")
+                        self.cursor.execute(f"INSERT INTO {fq} SELECT * EXCLUDE (__mssql_err) FROM __mssql_staged")
                         if key_change:
                             # A new key value is a delete of the old row and an insert of the new one.
                             for op, source in (

@@ -255,3 +255,18 @@ def test_another_connection_reads_while_a_transaction_is_open(devservers, mssql,
     finally:
         writer.close()
         cur.execute("DROP TABLE conf_tx_other")
+
+
+@pytest.mark.doc(XACT_ABORT)
+def test_without_xact_abort_a_truncation_error_leaves_the_transaction_open(mssql, table):
+    cur = mssql.cursor()
+    cur.execute("BEGIN TRAN")
+    cur.execute(f"INSERT INTO {table} VALUES (1, N'a')")
+    number, _ = fails(mssql, f"INSERT INTO {table} VALUES (2, N'far too long for ten')")
+    assert number == 2628
+    assert one(mssql, "SELECT @@TRANCOUNT") == 1
+    number, _ = fails(mssql, f"UPDATE {table} SET v = N'far too long for ten' WHERE id = 1")
+    assert number == 2628
+    cur.execute("COMMIT")
+    cur.execute(f"SELECT id, v FROM {table}")
+    assert cur.fetchall() == [(1, "a")]
