@@ -681,6 +681,9 @@ class Session:
         return None
 
     def _rewrite_tree(self, tree: exp.Expression) -> exp.Expression:
+        for select in tree.find_all(exp.Select):
+            if select.args.get("options"):
+                raise unsupported("query hints (OPTION (...))")
         scope = self._scope_tables(tree)
         ctes = {cte.alias.lower() for cte in tree.find_all(exp.CTE)}
 
@@ -789,6 +792,8 @@ class Session:
         return postorder(tree.copy())
 
     def _rewrite_table(self, node: exp.Table) -> exp.Expression:
+        if node.args.get("hints"):
+            raise unsupported(f"table hints ({', '.join(h.sql(dialect='tsql') for h in node.args['hints'])})")
         parts = [p for p in (node.catalog, node.db, node.name) if p]
         alias = node.args.get("alias")
         if parts and parts[0].lower() == "__changetable":
@@ -1122,6 +1127,8 @@ class Session:
         if not m:
             raise MssqlError(102, f"Incorrect syntax near '{sql[:30]}'.", 15)
         condition, body = m.group(1), m.group(2)
+        if re.search(r"\bELSE\b", re.sub(r"N?'(?:[^']|'')*'", "''", body), re.I):
+            raise unsupported("IF ... ELSE")
         body = re.sub(r"^BEGIN\s+(.*)\s+END\s*$", r"\1", body, flags=re.I | re.S)
         result = self._select(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
         rows = [r for batch in result.batches for r in batch]
