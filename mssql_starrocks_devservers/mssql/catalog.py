@@ -9,6 +9,7 @@ Tracking state and the database's rowversion counter (@@DBTS). The catalog views
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -49,6 +50,7 @@ class ColumnInfo:
     identity: tuple[int, int] | None = None  # (seed, increment)
     default: str | None = None  # T-SQL text of the default expression
     column_id: int = 0
+    collation: str | None = None  # declared COLLATE, else the database default (SQL_Latin1_General_CP1_CI_AS)
 
     @property
     def sql_type(self) -> SqlType:
@@ -105,6 +107,8 @@ class Server:
         self.duck = duckdb.connect(":memory:")
         self.lock = threading.RLock()  # writes (DDL and DML) run one at a time
         self.faults = Faults()
+        self.session_ids = itertools.count(51)
+        self.active_rowversions: dict[int, tuple[str, int]] = {}  # session id -> (db, lowest rowversion it wrote)
         self.db_ids: dict[str, int] = {}
         for path in sorted(data_dir.glob("*.mssql.duckdb")):
             self._attach(path.name.removesuffix(".mssql.duckdb"))

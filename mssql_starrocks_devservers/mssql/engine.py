@@ -14,7 +14,9 @@ and record Change Tracking versions.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -47,6 +49,35 @@ class Result:
     command: int = 0
     envchange_database: str | None = None
     has_count: bool = False
+    envchange_tx: list = field(default_factory=list)  # (EnvChangeType, new, old) for BEGIN/COMMIT/ROLLBACK
+
+
+NOT_SUPPORTED = 50000
+
+
+def unsupported(what: str) -> MssqlError:
+    """What the stand-in does not implement fails loudly, never silently or with other semantics."""
+    return MssqlError(NOT_SUPPORTED, f"not supported by the stand-in: {what}", 16)
+
+
+# Statements SQL Server knows that the stand-in does not implement.
+UNSUPPORTED_HEADS = {"MERGE", "WHILE", "PRINT", "RAISERROR", "THROW", "GRANT", "REVOKE", "DENY", "DBCC", "BACKUP",
+                     "RESTORE", "BULK", "OPEN", "FETCH", "CLOSE", "DEALLOCATE", "GOTO", "RETURN", "WAITFOR",
+                     "CHECKPOINT", "KILL", "RECONFIGURE", "SHUTDOWN", "READTEXT", "WRITETEXT", "UPDATETEXT",
+                     "ENABLE", "DISABLE", "RENAME", "BREAK", "CONTINUE", "TRY", "CATCH", "SETUSER", "REVERT",
+                     "EXECUTE AS", "SEND", "RECEIVE", "GET", "MOVE", "END"}
+# SET options that only restate the defaults SQL Server drivers run with (or do not change results).
+HARMLESS_SET = {
+    ("ANSI_NULLS", "ON"), ("ANSI_PADDING", "ON"), ("ANSI_WARNINGS", "ON"), ("ANSI_NULL_DFLT_ON", "ON"),
+    ("CONCAT_NULL_YIELDS_NULL", "ON"), ("QUOTED_IDENTIFIER", "ON"), ("ARITHABORT", "ON"), ("ARITHABORT", "OFF"),
+    ("NUMERIC_ROUNDABORT", "OFF"), ("CURSOR_CLOSE_ON_COMMIT", "OFF"), ("IMPLICIT_TRANSACTIONS", "OFF"),
+    ("ANSI_DEFAULTS", "ON"), ("NOEXEC", "OFF"), ("FMTONLY", "OFF"), ("STATISTICS", "*"), ("SHOWPLAN_ALL", "OFF"),
+    ("DEADLOCK_PRIORITY", "*"), ("LOCK_TIMEOUT", "*"), ("TEXTSIZE", "*"), ("LANGUAGE", "*"), ("DATEFIRST", "7"),
+    ("DATEFORMAT", "MDY"), ("QUERY_GOVERNOR_COST_LIMIT", "*"), ("NO_BROWSETABLE", "*"), ("ANSI_NULL_DFLT_OFF", "OFF"),
+    ("ROWCOUNT", "0"), ("CONTEXT_INFO", "*"),
+}
+ISOLATION_LEVELS = {"READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SNAPSHOT", "SERIALIZABLE"}
+LOCK_WAIT_SECONDS = 30
 
 
 # --- text helpers -----------------------------------------------------------------------------
@@ -96,6 +127,10 @@ def tsql_literal(value: Any) -> str:
         return "1" if value else "0"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (dt.time, uuid.UUID)):
+        return "'" + str(value) + "'"
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     if isinstance(value, dt.datetime):
@@ -163,31 +198,263 @@ class Session:
         self.user = user
         self.cursor = server.duck.cursor()
         self._touched: set[str] = set()
+        self.id = next(server.session_ids)
+        self.trancount = 0
+        self.tran_name: str | None = None
+        self.holds_write_lock = False
+        self.xact_abort = False
+        self.nocount = False
+        self.implicit_transactions = False
+        self.isolation = "READ COMMITTED"
+        self.variables: dict[str, tuple[str, Any]] = {}  # @name (lower) -> (declared type, value)
+        self.temp_tables: dict[str, str] = {}  # #name (lower) -> its name in tempdb
 
     def close(self) -> None:
+        try:
+            if self.trancount:
+                self._end_transaction(commit=False)
+        except Exception:  # noqa: BLE001
+            pass
+        for stored in list(self.temp_tables.values()):
+            try:
+                self._drop_table(f"DROP TABLE IF EXISTS [tempdb].[dbo].[{stored}]")
+            except Exception:  # noqa: BLE001
+                pass
         try:
             self.cursor.close()
         except Exception:  # noqa: BLE001
             pass
 
+    # --- transactions ---------------------------------------------------------------------------
+    # A connection's transaction is a DuckDB transaction on its own cursor: its writes are seen by
+    # itself only until COMMIT, other connections read the last committed rows (never blocked), and
+    # a writing transaction holds the server's write lock until it ends, so other connections'
+    # writes wait for it (coarser than SQL Server's row locks; they give up with 1222 after
+    # LOCK_WAIT_SECONDS).
+    def _descriptor(self) -> bytes:
+        return self.id.to_bytes(8, "little")
+
+    def _begin(self, name: str | None = None) -> Result:
+        result = Result()
+        if self.trancount == 0:
+            self.cursor.execute("BEGIN TRANSACTION")
+            self.tran_name = name
+            result.envchange_tx.append((8, self._descriptor(), b""))
+        self.trancount += 1
+        return result
+
+    def _write_lock(self) -> None:
+        """Writes take the server's write lock; inside a transaction it is kept until the end."""
+        if self.trancount and self.holds_write_lock:
+            return
+        if not self.server.lock.acquire(timeout=LOCK_WAIT_SECONDS):
+            raise MssqlError(1222, "Lock request time out period exceeded.", 16, 56)
+        if self.trancount:
+            self.holds_write_lock = True
+        else:
+            self.server.lock.release()  # re-taken by the statement's own `with self.server.lock`
+
+    def _end_transaction(self, commit: bool) -> list:
+        try:
+            self.cursor.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            self.trancount = 0
+            self.tran_name = None
+            self.server.active_rowversions.pop(self.id, None)
+            if self.holds_write_lock:
+                self.holds_write_lock = False
+                self.server.lock.release()
+        return [(9 if commit else 10, b"", self._descriptor())]
+
+    def _doom(self) -> None:
+        """A DuckDB error aborts its transaction: the whole SQL Server transaction is rolled back."""
+        if self.trancount:
+            try:
+                self._end_transaction(commit=False)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _transaction_statement(self, sql: str, first: str) -> Result:
+        m = re.match(r"\s*(BEGIN|COMMIT|ROLLBACK|SAVE)(?:\s+(?:TRAN|TRANSACTION|WORK)\b)?\s*([^\s;]*)\s*$", sql, re.I)
+        if not m:
+            raise unsupported(f"transaction statement '{sql.strip()[:60]}'")
+        name = unbracket(m.group(2)) if m.group(2) else None
+        if name and name.upper().startswith("WITH"):
+            raise unsupported(f"'{sql.strip()[:60]}'")
+        if first == "SAVE":
+            raise unsupported("SAVE TRANSACTION (savepoints)")
+        if first == "BEGIN":
+            return self._begin(name)
+        if first == "COMMIT":
+            if self.trancount == 0:
+                raise MssqlError(3902, "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.", 16)
+            if self.trancount > 1:
+                self.trancount -= 1
+                return Result()
+            return Result(envchange_tx=self._end_transaction(commit=True))
+        if self.trancount == 0:
+            raise MssqlError(3903, "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.", 16)
+        if name and (self.tran_name is None or name.lower() != self.tran_name.lower()):
+            raise unsupported("ROLLBACK TRANSACTION to a savepoint")
+        return Result(envchange_tx=self._end_transaction(commit=False))
+
     # --- entry ------------------------------------------------------------------------------
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[Result]:
         sql = bind_parameters(sql, params or {})
+        self.variables = {}  # a variable lives for the batch that declares it
         for statement in split_statements(sql):
-            yield from self._statement(statement)
+            for result in self._statement(statement):
+                if self.nocount and result.columns is None:
+                    result.has_count = False
+                yield result
+
+    # --- variables and SET ----------------------------------------------------------------------
+    def _declare(self, sql: str) -> None:
+        body = re.sub(r"^\s*DECLARE\s+", "", sql, flags=re.I)
+        for item in _split_args(body):
+            m = re.match(r"(@\w+)\s+(?:AS\s+)?([A-Za-z_]\w*(?:\s*\(\s*(?:MAX|\d+)\s*(?:,\s*\d+\s*)?\))?)"
+                         r"\s*(?:=\s*(.*))?$", item.strip(), re.I | re.S)
+            if not m:
+                raise unsupported(f"DECLARE '{item.strip()[:60]}' (table variables, cursors)")
+            name, type_text = m.group(1).lower(), re.sub(r"\s+", "", m.group(2))
+            if type_text.upper() in ("TABLE", "CURSOR"):
+                raise unsupported(f"{type_text.upper()} variables")
+            try:
+                T.parse(type_text)
+            except T.TypeError_:
+                raise MssqlError(2715, f"Column, parameter, or variable #1: Cannot find data type {type_text}.",
+                                 16) from None
+            if name in self.variables:
+                raise MssqlError(134, f"The variable name '{m.group(1)}' has already been declared. Variable names "
+                                      "must be unique within a query batch or stored procedure.", 15)
+            value = self._evaluate(m.group(3), type_text) if m.group(3) else None
+            self.variables[name] = (type_text, value)
+
+    def _evaluate(self, expr: str, type_text: str):
+        sql = self._substitute_variables(f"SELECT CAST(({expr}) AS {type_text})")
+        tree = self.parse(sql)
+        try:
+            return self.cursor.execute(self.translate(tree)).fetchall()[0][0]
+        except MssqlError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self._doom()
+            raise _map_error(exc, sql) from None
+
+    def _substitute_variables(self, sql: str) -> str:
+        if "@" not in sql or re.match(r"\s*EXEC", sql, re.I):
+            return sql
+        out, i, quote = [], 0, None
+        while i < len(sql):
+            ch = sql[i]
+            if quote:
+                out.append(ch)
+                if ch == quote:
+                    quote = None
+                i += 1
+                continue
+            if ch in ("'", '"'):
+                quote = ch
+            elif ch == "[":
+                quote = "]"
+            if ch == "@" and sql.startswith("@@", i):
+                m = re.match(r"@@\w+", sql[i:])
+                out.append(m.group(0))
+                i += len(m.group(0))
+                continue
+            if ch == "@":
+                m = re.match(r"@\w+", sql[i:])
+                if m:
+                    if m.group(0).lower() not in self.variables:
+                        raise MssqlError(137, f'Must declare the scalar variable "{m.group(0)}".', 15, 2)
+                    type_text, value = self.variables[m.group(0).lower()]
+                    out.append(f"CAST({tsql_literal(value)} AS {type_text})")
+                    i += len(m.group(0))
+                    continue
+            out.append(ch)
+            i += 1
+        return "".join(out)
+
+    def _set(self, sql: str) -> Result:
+        m = re.match(r"\s*SET\s+(@\w+)\s*(=|\+=|-=|\*=|/=)\s*(.*)$", sql, re.I | re.S)
+        if m:
+            name = m.group(1).lower()
+            if name not in self.variables:
+                raise MssqlError(137, f'Must declare the scalar variable "{m.group(1)}".', 15, 2)
+            type_text = self.variables[name][0]
+            expr = m.group(3) if m.group(2) == "=" else f"{m.group(1)} {m.group(2)[0]} ({m.group(3)})"
+            self.variables[name] = (type_text, self._evaluate(expr, type_text))
+            return Result()
+        m = re.match(r"\s*SET\s+TRANSACTION\s+ISOLATION\s+LEVEL\s+(.+?)\s*$", sql, re.I | re.S)
+        if m:
+            level = re.sub(r"\s+", " ", m.group(1)).upper()
+            if level not in ISOLATION_LEVELS:
+                raise MssqlError(102, f"Incorrect syntax near '{m.group(1).split()[0]}'.", 15)
+            self.isolation = level
+            return Result()
+        m = re.match(r"\s*SET\s+([A-Z_]+(?:\s*,\s*[A-Z_]+)*)\s+(.+?)\s*$", sql, re.I | re.S)
+        if not m:
+            raise MssqlError(102, f"Incorrect syntax near '{sql.split()[1] if len(sql.split()) > 1 else 'SET'}'.", 15)
+        options = [o.strip().upper() for o in m.group(1).split(",")]
+        value = m.group(2).strip().upper()
+        for option in options:
+            if option == "NOCOUNT" and value in ("ON", "OFF"):
+                self.nocount = value == "ON"
+            elif option == "XACT_ABORT" and value in ("ON", "OFF"):
+                self.xact_abort = value == "ON"
+            elif option == "IMPLICIT_TRANSACTIONS" and value in ("ON", "OFF"):
+                self.implicit_transactions = value == "ON"
+            elif (option, value) in HARMLESS_SET or (option, "*") in HARMLESS_SET:
+                pass
+            else:
+                raise unsupported(f"SET {option} {value}")
+        return Result()
+
+    def _check_snapshot(self, databases) -> None:
+        if self.isolation != "SNAPSHOT":
+            return
+        for db in databases:
+            if db.lower() != "tempdb" and self.server.setting(db, "allow_snapshot_isolation", "0") != "1":
+                raise MssqlError(3952, f"Snapshot isolation transaction failed accessing database '{db}' because "
+                                       "snapshot isolation is not allowed in this database. Use ALTER DATABASE to "
+                                       "allow snapshot isolation.", 16)
 
     def _statement(self, sql: str) -> Iterator[Result]:
         head = re.match(r"\s*([A-Za-z]+)(?:\s+([A-Za-z]+))?", sql)
         if not head:
             raise MssqlError(102, f"Incorrect syntax near '{sql[:20]}'.", 15)
         first, second = head.group(1).upper(), (head.group(2) or "").upper()
+        if first == "DECLARE":
+            self._declare(sql)
+            yield Result()
+            return
         if first == "SET":
-            yield Result()
+            yield self._set(sql)
             return
-        if first in ("BEGIN", "COMMIT", "ROLLBACK", "SAVE") and first != "BEGIN" or (first == "BEGIN" and second in (
-                "TRAN", "TRANSACTION", "")):
-            yield Result()
+        if first in ("COMMIT", "ROLLBACK", "SAVE") or (first == "BEGIN" and second in ("TRAN", "TRANSACTION", "")):
+            yield self._transaction_statement(sql, first)
             return
+        if first == "BEGIN" and second == "DISTRIBUTED":
+            raise unsupported("distributed transactions")
+        if first in UNSUPPORTED_HEADS:
+            raise unsupported(f"the {first} statement")
+        if first in ("CREATE", "ALTER", "DROP") and second not in ("TABLE", "DATABASE", "SCHEMA"):
+            raise unsupported(f"{first} {second}")
+        sql = self._substitute_variables(sql)
+        if self.trancount and (first in ("CREATE", "ALTER", "DROP", "TRUNCATE", "USE")):
+            raise unsupported(f"{first} inside an explicit transaction (DDL is not transactional here)")
+        if self.implicit_transactions and not self.trancount and first in (
+                "SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
+            self._begin()
+        try:
+            yield from self._statement_body(sql, first, second)
+        except MssqlError:
+            if self.xact_abort:
+                self._doom()
+            raise
+
+    def _statement_body(self, sql: str, first: str, second: str) -> Iterator[Result]:
+        head = re.match(r"\s*([A-Za-z]+)", sql)
         if first == "USE":
             db = self.server.resolve_database(unbracket(sql.split(None, 1)[1].strip()))
             if db is None:
@@ -236,6 +503,13 @@ class Session:
             with self.server.lock:
                 self.cursor.execute(f"DELETE FROM {self._fq(db, t)}")
                 self.server.touch(db, t.object_id, self.cursor)
+                if t.ct_enabled:
+                    # TRUNCATE of a tracked table: its tracking information is gone and its minimum valid
+                    # version moves past every version a client holds, so clients reinitialize.
+                    version = int(self.server.setting(db, "ct_version", "0")) + 1
+                    self.cursor.execute(f"DELETE FROM {q(db)}.{META}.{q(f'ct_{t.object_id}')}")
+                    self.server.set_setting(db, "ct_version", str(version), self.cursor)
+                    self.server.set_setting(db, f"ct_min_valid:{t.object_id}", str(version), self.cursor)
             yield Result()
             return
         if first in ("SELECT", "WITH"):
@@ -253,7 +527,23 @@ class Session:
     def _fq(self, db: str, t: TableInfo) -> str:
         return f"{q(db)}.{q(t.schema)}.{q(t.name)}"
 
+    def _tempdb(self) -> str:
+        db = self.server.resolve_database("tempdb")
+        if db is None:
+            self.server.create_database("tempdb")
+            db = "tempdb"
+        return db
+
     def _user_table(self, parts: list[str], text: str) -> tuple[str, TableInfo]:
+        if parts and parts[-1].startswith("#"):
+            if parts[-1].startswith("##"):
+                raise unsupported("global temporary tables (##name)")
+            stored = self.temp_tables.get(parts[-1].lower())
+            t = self.server.table(self._tempdb(), "dbo", stored) if stored else None
+            if t is None:
+                raise MssqlError(208, f"Invalid object name '{text.strip()}'.")
+            self._touched.add(f"tempdb.dbo.{t.name}".lower())
+            return "tempdb", t
         db, schema, name = self.database, "dbo", parts[-1]
         if len(parts) >= 2:
             schema = parts[-2]
@@ -287,6 +577,8 @@ class Session:
                      r"\(\s*(N?'(?:[^']|'')*')\s*(?:,\s*\d+\s*)?\)", r"\1", sql, flags=re.I)
         sql = re.sub(r"\bhierarchyid\s*::\s*(?:Parse|GetRoot)\s*\(\s*(N?'(?:[^']|'')*')?\s*\)",
                      lambda m: m.group(1) or "'/'", sql, flags=re.I)
+        # #temp table names (sqlglot would drop the `#`).
+        sql = re.sub(r"(?<![\w\]'\[#])(#{1,2}[A-Za-z_]\w*)", r"[\1]", sql)
         # `0x` alone is T-SQL's empty binary literal.
         sql = re.sub(r"(?<![\w'])0x(?![0-9A-Fa-f\w])", "CAST('' AS VARBINARY(1))", sql)
         # CHANGETABLE(CHANGES t, v) becomes a placeholder table resolved by _rewrite.
@@ -297,7 +589,21 @@ class Session:
 
     def parse(self, sql: str) -> exp.Expression:
         try:
-            return sqlglot.parse_one(self._preprocess(sql), read="tsql")
+            tree = sqlglot.parse_one(self._preprocess(sql), read="tsql")
+            for ident in tree.find_all(exp.Identifier):
+                if ident.args.get("temporary"):  # sqlglot keeps #name as name + a flag
+                    ident.set("this", "#" + ident.this)
+                    ident.set("temporary", None)
+            for length in list(tree.find_all(exp.Length)):
+                # sqlglot reads LEN(x) as LENGTH(CAST(x AS TEXT)): keep x and its type.
+                arg = length.this
+                if isinstance(arg, exp.Cast) and arg.to.this == exp.DataType.Type.TEXT:
+                    arg = arg.this
+                replacement = exp.Anonymous(this="LEN", expressions=[arg])
+                if length is tree:
+                    return replacement
+                length.replace(replacement)
+            return tree
         except sqlglot.errors.ParseError as exc:
             near = str(exc).split("\n")[-1].strip()[:40] if str(exc) else sql[:20]
             raise MssqlError(102, f"Incorrect syntax near '{_near(sql, exc)}'.", 15) from None
@@ -333,12 +639,91 @@ class Session:
             return self.column_type(node.this, scope)
         return None
 
+    def string_kind(self, node: exp.Expression, scope) -> str | None:
+        """'n' (Unicode), 'v' (non-Unicode) when `node` is a character string expression, else None."""
+        if isinstance(node, exp.Literal) and node.is_string:
+            return "n" if node.meta.get("national") else "v"
+        if isinstance(node, exp.Paren):
+            return self.string_kind(node.this, scope)
+        if isinstance(node, exp.Column):
+            t = self.column_type(node, scope)
+            if t is not None and t.name in ("char", "varchar", "text"):
+                return "v"
+            if t is not None and t.name in ("nchar", "nvarchar", "ntext"):
+                return "n"
+            return None
+        if isinstance(node, (exp.Cast, exp.TryCast)):
+            target = node.to.this
+            if target in (exp.DataType.Type.NVARCHAR, exp.DataType.Type.NCHAR):
+                return "n"
+            if target in (exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.TEXT):
+                return node.meta.get("kind", "v")
+            return None
+        if isinstance(node, exp.Anonymous) and node.name.lower() in ("left", "right", "rtrim", "ltrim", "trim",
+                                                                      "replace", "concat", "mssql_dt2_text"):
+            kinds = [self.string_kind(a, scope) for a in node.expressions[:1]]
+            return kinds[0] or "v"
+        if isinstance(node, (exp.Upper, exp.Lower, exp.Substring, exp.Trim, exp.DPipe)):
+            return self.string_kind(node.this, scope) or "v"
+        return None
+
+    def column_collation(self, node: exp.Expression, scope) -> str | None:
+        """The DuckDB collation a column reference compares with, when not the database default."""
+        if isinstance(node, exp.Collate):
+            return node.expression.name
+        if isinstance(node, exp.Column):
+            qualifier = node.table.lower() if node.table else None
+            candidates = [scope[qualifier]] if qualifier and qualifier in scope else list(scope.values())
+            for _, t in candidates:
+                c = t.column(node.name)
+                if c is not None:
+                    return duck_collation(c.collation)
+        return None
+
     def _rewrite_tree(self, tree: exp.Expression) -> exp.Expression:
+        for select in tree.find_all(exp.Select):
+            if select.args.get("options"):
+                raise unsupported("query hints (OPTION (...))")
         scope = self._scope_tables(tree)
+        ctes = {cte.alias.lower() for cte in tree.find_all(exp.CTE)}
 
         def rewrite(node: exp.Expression) -> exp.Expression:
+            if (isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and not node.db
+                    and node.name.lower() in ctes):
+                return node
             if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
                 return self._rewrite_table(node)
+            if isinstance(node, exp.Collate):
+                return exp.Collate(this=node.this, expression=exp.Var(this=duck_collation(node.expression.name)))
+            if isinstance(node, exp.Add) and (self.string_kind(node.this, scope) or self.string_kind(
+                    node.expression, scope)):
+                # `+` between strings concatenates; NULL + string is NULL (CONCAT_NULL_YIELDS_NULL ON).
+                kind = "n" if "n" in (self.string_kind(node.this, scope), self.string_kind(node.expression, scope)) \
+                    else "v"
+                out = exp.Cast(this=exp.DPipe(this=node.this, expression=node.expression, safe=False),
+                               to=exp.DataType.build("VARCHAR"))
+                out.meta["kind"] = kind
+                return out
+            if isinstance(node, (exp.Div, exp.Mod)):
+                check = exp.EQ(this=node.expression.copy(), expression=exp.Literal.number(0))
+                raise_ = exp.Anonymous(this="error", expressions=[
+                    exp.Literal.string("MSSQL8134|Divide by zero error encountered.")])
+                return exp.Case(ifs=[exp.If(this=check, true=raise_)], default=node)
+            if isinstance(node, (exp.EQ, exp.NEQ)) and self.string_kind(node.this, scope) and self.string_kind(
+                    node.expression, scope):
+                # Comparisons ignore trailing blanks (ANSI padding) under every collation.
+                collation = self.column_collation(node.this, scope) or self.column_collation(node.expression, scope)
+                sides = []
+                for side in (node.this, node.expression):
+                    inner = side.this if isinstance(side, exp.Collate) else side
+                    trimmed = exp.Anonymous(this="rtrim", expressions=[inner])
+                    sides.append(exp.Collate(this=trimmed, expression=exp.Var(this=collation)) if collation
+                                 else trimmed)
+                return type(node)(this=sides[0], expression=sides[1])
+            if isinstance(node, exp.Round) and node.args.get("truncate") is not None and not (
+                    isinstance(node.args["truncate"], exp.Literal) and node.args["truncate"].name == "0"):
+                return exp.Anonymous(this="trunc", expressions=[node.this, node.args.get("decimals")
+                                                                or exp.Literal.number(0)])
             if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
                 gs = node.this
                 args = [gs.args["start"], gs.args["end"]] + ([gs.args["step"]] if gs.args.get("step") else [])
@@ -347,7 +732,9 @@ class Session:
                     exp.Table(this=call))
                 return exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(node.alias or "gs")))
             if isinstance(node, exp.National):
-                return exp.Literal.string(node.this)
+                lit = exp.Literal.string(node.this)
+                lit.meta["national"] = True
+                return lit
             if isinstance(node, exp.Literal) and not node.is_string and "." in node.this and "e" not in node.this.lower():
                 # A T-SQL decimal literal is DECIMAL(p,s) exactly; DuckDB would read a long one as DOUBLE.
                 digits = node.this.lstrip("+-")
@@ -382,8 +769,10 @@ class Session:
                 if name == "SPID":
                     return exp.Literal.number(55)
                 if name == "DBTS":
-                    return exp.Literal.number(self._dbts())
-                if name in ("TRANCOUNT", "ROWCOUNT", "ERROR"):
+                    return exp.Literal.number(self._dbts_of(self.database))
+                if name == "TRANCOUNT":
+                    return exp.Literal.number(self.trancount)
+                if name in ("ROWCOUNT", "ERROR"):
                     return exp.Literal.number(0)
             if isinstance(node, exp.Count) and "COUNT_BIG" in node.sql(dialect="tsql").upper():
                 return node
@@ -403,6 +792,8 @@ class Session:
         return postorder(tree.copy())
 
     def _rewrite_table(self, node: exp.Table) -> exp.Expression:
+        if node.args.get("hints"):
+            raise unsupported(f"table hints ({', '.join(h.sql(dialect='tsql') for h in node.args['hints'])})")
         parts = [p for p in (node.catalog, node.db, node.name) if p]
         alias = node.args.get("alias")
         if parts and parts[0].lower() == "__changetable":
@@ -485,7 +876,9 @@ class Session:
                 return exp.Null()
             return exp.Literal.number(int(self.server.setting(self.database, f"ct_min_valid:{t.object_id}", "0")))
         if name == "MIN_ACTIVE_ROWVERSION":
-            return exp.Literal.number(self._dbts() + 1)
+            # The lowest rowversion still active: one an open transaction wrote, else @@DBTS + 1.
+            active = [rv for db, rv in self.server.active_rowversions.values() if db == self.database]
+            return exp.Literal.number(min(active) if active else self._dbts() + 1)
         if name in ("GETDATE", "SYSDATETIME", "CURRENT_TIMESTAMP"):
             return sqlglot.parse_one("CAST(now() AS TIMESTAMP)", read="duckdb")
         if name in ("GETUTCDATE", "SYSUTCDATETIME"):
@@ -493,9 +886,22 @@ class Session:
         if name == "NEWID":
             return exp.Anonymous(this="uuid", expressions=[])
         if name == "LEN":
-            return exp.Length(this=exp.Anonymous(this="rtrim", expressions=args))
+            # Characters without trailing blanks; in Unicode text a supplementary character is 2.
+            kind = self.string_kind(args[0], scope)
+            text = exp.Anonymous(this="rtrim", expressions=[args[0] if kind else exp.Cast(
+                this=args[0], to=exp.DataType.build("VARCHAR"))])
+            return exp.Anonymous(this="mssql_len16" if kind == "n" else "length", expressions=[text])
         if name == "DATALENGTH":
+            kind = self.string_kind(args[0], scope)
+            if kind == "n":
+                return exp.Mul(this=exp.Literal.number(2), expression=exp.Anonymous(this="mssql_len16",
+                                                                                     expressions=[args[0]]))
+            if kind == "v":
+                return exp.Length(this=args[0])
             return exp.Anonymous(this="octet_length", expressions=[exp.Cast(this=args[0], to=exp.DataType.build("BLOB"))])
+        if name in ("CHECKSUM", "BINARY_CHECKSUM", "CHECKSUM_AGG", "HASHBYTES", "SOUNDEX", "DIFFERENCE",
+                    "COLLATIONPROPERTY", "TERTIARY_WEIGHTS"):
+            raise unsupported(f"the function {name}")
         if name == "ISJSON":
             return exp.Anonymous(this="json_valid", expressions=args)
         return node
@@ -543,7 +949,34 @@ class Session:
             return text
         if tn in ("geography", "geometry", "hierarchyid", "xml", "sql_variant"):
             return exp.Cast(this=inner, to=exp.DataType.build("VARCHAR"))
+        if tn in ("tinyint", "smallint", "int", "bigint") and self._fractional(inner, scope):
+            # Converting decimal, float or money to an integer truncates (DuckDB would round).
+            inner = exp.Anonymous(this="trunc", expressions=[inner])
+        if tn in ("datetime2", "time") and target.scale is not None and target.scale < 6:
+            cast = (exp.TryCast if safe else exp.Cast)(this=inner, to=exp.DataType.build(target.duckdb, dialect="duckdb"))
+            macro = "mssql_round_ts" if tn == "datetime2" else "mssql_round_time"
+            return exp.Anonymous(this=macro, expressions=[cast, exp.Literal.number(10 ** (6 - target.scale))])
         return (exp.TryCast if safe else exp.Cast)(this=inner, to=exp.DataType.build(target.duckdb, dialect="duckdb"))
+
+    def _fractional(self, node: exp.Expression, scope) -> bool:
+        """Whether `node` is numeric with a fractional part (decimal, float, money)."""
+        if isinstance(node, (exp.Paren, exp.Neg)):
+            return self._fractional(node.this, scope)
+        if isinstance(node, exp.Literal):
+            return not node.is_string and ("." in node.this or "e" in node.this.lower())
+        if isinstance(node, (exp.Cast, exp.TryCast)):
+            return node.to.this in (exp.DataType.Type.DECIMAL, exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT,
+                                    exp.DataType.Type.MONEY, exp.DataType.Type.SMALLMONEY)
+        if isinstance(node, exp.Column):
+            t = self.column_type(node, scope)
+            return t is not None and t.name in ("decimal", "numeric", "float", "real", "money", "smallmoney")
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
+            return self._fractional(node.this, scope) or self._fractional(node.expression, scope)
+        if isinstance(node, exp.Case):
+            return self._fractional(node.args.get("default"), scope) if node.args.get("default") else False
+        if isinstance(node, (exp.Round, exp.Avg)):
+            return True
+        return False
 
     def translate(self, tree: exp.Expression) -> str:
         return self._rewrite_tree(tree).sql(dialect="duckdb")
@@ -648,9 +1081,11 @@ class Session:
         tree = self.parse(sql)
         declared = self.infer_types(tree)
         query = self.translate(tree)
+        self._check_snapshot({name.split(".")[0] for name in self._touched})
         try:
             relation = self.cursor.sql(query)
         except Exception as exc:  # noqa: BLE001 - DuckDB's errors become SQL Server's
+            self._doom()
             raise _map_error(exc, sql) from None
         columns = []
         for i, (duck_name, duck_type) in enumerate(zip(relation.columns, relation.types)):
@@ -667,6 +1102,7 @@ class Session:
         try:
             reader = relation.to_arrow_reader(BATCH_ROWS)
         except Exception as exc:  # noqa: BLE001
+            self._doom()
             raise _map_error(exc, "") from None
         kinds = [c[1].name for c in columns]
         for batch in reader:
@@ -687,10 +1123,12 @@ class Session:
     # --- IF / EXEC --------------------------------------------------------------------------------
     def _if(self, sql: str) -> Iterator[Result]:
         m = re.match(r"\s*IF\s+(.+?)\s+((?:BEGIN\s+)?(?:CREATE|DROP|ALTER|INSERT|UPDATE|DELETE|TRUNCATE|EXEC|"
-                     r"EXECUTE|SELECT|SET|PRINT)\b.*)$", sql, re.I | re.S)
+                     r"EXECUTE|SELECT|SET|PRINT|ROLLBACK|COMMIT|TRAN|TRANSACTION|DECLARE|USE)\b.*)$", sql, re.I | re.S)
         if not m:
             raise MssqlError(102, f"Incorrect syntax near '{sql[:30]}'.", 15)
         condition, body = m.group(1), m.group(2)
+        if re.search(r"\bELSE\b", re.sub(r"N?'(?:[^']|'')*'", "''", body), re.I):
+            raise unsupported("IF ... ELSE")
         body = re.sub(r"^BEGIN\s+(.*)\s+END\s*$", r"\1", body, flags=re.I | re.S)
         result = self._select(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END")
         rows = [r for batch in result.batches for r in batch]
@@ -757,6 +1195,20 @@ class Session:
 
     # --- DDL --------------------------------------------------------------------------------------
     def _alter_database(self, sql: str) -> Iterator[Result]:
+        sm = re.match(rf"\s*ALTER\s+DATABASE\s+({_BRACKET})\s+SET\s+(ALLOW_SNAPSHOT_ISOLATION|READ_COMMITTED_SNAPSHOT)"
+                      r"\s+(ON|OFF)\s*(?:WITH\s+\w+(?:\s+AFTER\s+\d+\s+\w+)?)?\s*$", sql, re.I)
+        if sm:
+            name = unbracket(sm.group(1))
+            db = self.server.resolve_database(self.database if name.upper() == "CURRENT" else name)
+            if db is None:
+                raise MssqlError(5011, f"User does not have permission to alter database '{name}', the database does "
+                                       "not exist, or the database is not in a state that allows access checks.", 14)
+            with self.server.lock:
+                self.server.set_setting(db, sm.group(2).lower(), "1" if sm.group(3).upper() == "ON" else "0")
+            yield Result()
+            return
+        if re.match(rf"\s*ALTER\s+DATABASE\s+{_BRACKET}\s+SET\s+(?!CHANGE_TRACKING)", sql, re.I):
+            raise unsupported(f"'{sql.strip()[:80]}'")
         m = re.match(rf"\s*ALTER\s+DATABASE\s+({_BRACKET})\s+SET\s+CHANGE_TRACKING\s*=\s*(ON|OFF)", sql, re.I)
         if not m:
             raise MssqlError(102, "Incorrect syntax near 'SET'.", 15)
@@ -794,11 +1246,20 @@ class Session:
         if dm:
             default = dm.group(1)
         nullable = not re.search(r"\bNOT\s+NULL\b", rest, re.I)
+        collation = None
+        com = re.search(r"\bCOLLATE\s+(\w+)", rest, re.I)
+        if com:
+            if sql_type.name not in T.CHAR_TYPES:
+                raise MssqlError(447, "Expression type int is invalid for COLLATE clause.", 16)
+            duck_collation(com.group(1))
+            collation = com.group(1)
         is_pk = bool(re.search(r"\bPRIMARY\s+KEY\b", rest, re.I))
+        if re.search(r"\b(UNIQUE|CHECK|REFERENCES|FOREIGN)\b", re.sub(r"N?'(?:[^']|'')*'", "", rest), re.I):
+            raise unsupported(f"the column constraint in '{text.strip()[:60]}' (only PRIMARY KEY is enforced)")
         if is_pk or identity or sql_type.name == "timestamp":
             nullable = nullable and not is_pk and not identity and sql_type.name != "timestamp"
         return ColumnInfo(name=name, type=str(sql_type), nullable=nullable, identity=identity, default=default,
-                          column_id=ordinal), is_pk
+                          column_id=ordinal, collation=collation), is_pk
 
     def _create_table(self, sql: str) -> None:
         m = re.match(rf"\s*CREATE\s+TABLE\s+{_QNAME}\s*\((.*)\)\s*(?:ON\s+\[?\w+\]?\s*)?$", sql, re.I | re.S)
@@ -806,6 +1267,15 @@ class Session:
             raise MssqlError(102, "Incorrect syntax near 'TABLE'.", 15)
         parts = name_parts(m.group(1))
         db = self.database
+        temp_name = None
+        if parts[-1].startswith("#"):
+            if parts[-1].startswith("##"):
+                raise unsupported("global temporary tables (##name)")
+            if parts[-1].lower() in self.temp_tables:
+                raise MssqlError(2714, f"There is already an object named '{parts[-1]}' in the database.")
+            temp_name = parts[-1]
+            parts = ["tempdb", "dbo", f"{parts[-1]}__{self.id}"]
+            self._tempdb()
         if len(parts) == 3:
             db = self.server.resolve_database(parts[0])
             if db is None:
@@ -825,8 +1295,10 @@ class Session:
                 pk_name = unbracket(cm.group(1)) if cm.group(1) else None
                 pk = [unbracket(re.sub(r"\s+(ASC|DESC)$", "", p.strip(), flags=re.I)) for p in _split_args(cm.group(2))]
                 continue
-            if re.match(r"\s*(CONSTRAINT|INDEX|UNIQUE|CHECK|FOREIGN)\b", item, re.I):
-                continue
+            if re.match(r"\s*INDEX\b", item, re.I):
+                continue  # an index changes no result
+            if re.match(r"\s*(CONSTRAINT|UNIQUE|CHECK|FOREIGN)\b", item, re.I):
+                raise unsupported(f"the table constraint '{item.strip()[:60]}' (only PRIMARY KEY is enforced)")
             col, is_pk = self._parse_column(item, len(columns) + 1)
             if col.name.lower() in {c.name.lower() for c in columns}:
                 raise MssqlError(2705, f"Column names in each table must be unique. Column name '{col.name}' in "
@@ -850,7 +1322,8 @@ class Session:
             oid = self.server.new_object_id(db)
             t = TableInfo(object_id=oid, schema=schema, name=name, columns=columns, primary_key=pk,
                           pk_name=pk_name or (f"PK__{name[:8]}__{oid:X}" if pk else None))
-            cols = ", ".join(f"{q(c.name)} {c.sql_type.duckdb}" for c in columns)
+            cols = ", ".join(f"{q(c.name)} {c.sql_type.duckdb}"
+                             + (f" COLLATE {duck_collation(c.collation)}" if c.collation else "") for c in columns)
             self.cursor.execute(f"CREATE TABLE {self._fq(db, t)} ({cols})")
             ident = t.identity
             if ident:
@@ -859,6 +1332,8 @@ class Session:
             self.cursor.execute(f"INSERT INTO {q(db)}.{META}.tables (object_id, schema_name, name, def) "
                                 "VALUES (?, ?, ?, ?)", [oid, schema, name, t.to_json()])
             self.server.refresh(db)
+            if temp_name:
+                self.temp_tables[temp_name.lower()] = name
 
     def _drop_table(self, sql: str) -> None:
         m = re.match(rf"\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?{_QNAME}\s*$", sql, re.I)
@@ -877,6 +1352,9 @@ class Session:
             self.cursor.execute(f"DROP SEQUENCE IF EXISTS {q(db)}.{META}.{q(f'ident_{t.object_id}')}")
             self.cursor.execute(f"DELETE FROM {q(db)}.{META}.tables WHERE object_id = ?", [t.object_id])
             self.server.refresh(db)
+            for key, stored in list(self.temp_tables.items()):
+                if db == "tempdb" and stored == t.name:
+                    del self.temp_tables[key]
 
     def _alter_table(self, sql: str) -> None:
         m = re.match(rf"\s*ALTER\s+TABLE\s+{_QNAME}\s+(.*)$", sql, re.I | re.S)
@@ -958,31 +1436,52 @@ class Session:
             self.server.refresh(db)
 
     # --- DML ----------------------------------------------------------------------------------
-    def _coerce(self, expr: str, c: ColumnInfo, t: TableInfo, db: str) -> str:
-        """A DuckDB expression storing `expr` in column `c`, with SQL Server's checks."""
+    def _coerce(self, expr: str, c: ColumnInfo, t: TableInfo, db: str, checks: list[str] | None = None) -> str:
+        """A DuckDB expression storing `expr` in column `c`, with SQL Server's checks. With `checks`,
+        a too-long value is not raised inside DuckDB (which would abort an open transaction) but
+        reported by an expression appended to `checks` (its error text, else NULL)."""
         st = c.sql_type
         n = st.name
         where = f"{db}.{t.schema}.{t.name}".replace("'", "''")
         cname = c.name.replace("'", "''")
 
-        def truncation(v: str) -> str:
+        def truncation(v: str, shown: str) -> str:
+            # The message shows the value as it would have been stored: cut to the column's length.
             return (f"error('MSSQL2628|String or binary data would be truncated in table ''{where}'', column "
-                    f"''{cname}''. Truncated value: ''' || left(CAST({v} AS VARCHAR), 40) || '''.')")
+                    f"''{cname}''. Truncated value: ''' || {shown} || '''.')")
 
         if n in ("char", "varchar", "nchar", "nvarchar") and st.length not in (None, T.MAX):
             v = f"CAST({expr} AS VARCHAR)"
-            body = f"CASE WHEN length({v}) > {st.length} THEN {truncation(v)} ELSE {v} END"
+            # nchar/nvarchar(n) count UTF-16 byte-pairs (a supplementary character takes two); blanks
+            # past the length are cut without an error.
+            size = "mssql_len16" if n in ("nchar", "nvarchar") else "length"
+            too_long = f"{size}(rtrim({v})) > {st.length}"
+            if checks is not None:
+                checks.append(f"CASE WHEN {too_long} THEN 'MSSQL2628|String or binary data would be truncated in "
+                              f"table ''{where}'', column ''{cname}''. Truncated value: ''' || left({v}, "
+                              f"{st.length}) || '''.' END")
+                body = f"CASE WHEN {size}({v}) <= {st.length} THEN {v} ELSE left({v}, {st.length}) END"
+                return f"rpad({body}, {st.length}, ' ')" if n in ("char", "nchar") else body
+            body = (f"CASE WHEN {size}({v}) <= {st.length} THEN {v} WHEN {size}(rtrim({v})) <= {st.length} "
+                    f"THEN left({v}, {st.length}) ELSE {truncation(v, f'left({v}, {st.length})')} END")
             return f"rpad({body}, {st.length}, ' ')" if n in ("char", "nchar") else body
         if n in ("binary", "varbinary") and st.length not in (None, T.MAX):
             v = f"CAST({expr} AS BLOB)"
-            body = f"CASE WHEN octet_length({v}) > {st.length} THEN {truncation(v)} ELSE {v} END"
+            body = (f"CASE WHEN octet_length({v}) > {st.length} THEN "
+                    f"{truncation(v, f'left(hex({v}), {2 * st.length})')} ELSE {v} END")
             return f"mssql_pad_binary({body}, {st.length})" if n == "binary" else body
         if n == "datetime":
             return f"mssql_datetime(CAST({expr} AS TIMESTAMP))"
         if n == "smalldatetime":
             return f"CAST(time_bucket(INTERVAL 1 MINUTE, CAST({expr} AS TIMESTAMP) + INTERVAL 30 SECOND) AS TIMESTAMP)"
         if n == "datetimeoffset":
+            if st.scale is not None and st.scale < 6:
+                return f"mssql_dto_round(mssql_dto({expr}), {10 ** (6 - st.scale)})"
             return f"mssql_dto({expr})"
+        if n == "datetime2" and st.scale is not None and st.scale < 6:
+            return f"mssql_round_ts(CAST({expr} AS TIMESTAMP), {10 ** (6 - st.scale)})"
+        if n == "time" and st.scale is not None and st.scale < 6:
+            return f"mssql_round_time(CAST({expr} AS TIME), {10 ** (6 - st.scale)})"
         if n == "bit":
             return f"mssql_bit({expr})"
         return f"CAST({expr} AS {st.duckdb})"
@@ -1043,45 +1542,84 @@ class Session:
                                  f"contains {'fewer' if width < len(cols) else 'more'} items than the insert list. "
                                  "The number of SELECT values must match the number of INSERT columns.", 15)
         provided = {c.name: i for i, c in enumerate(cols)}
-        exprs = []
+        exprs: list[str] = []
+        checks: list[str] = []
         for c in t.columns:
             if c.name in provided:
-                exprs.append(self._coerce(f"__src.{q(f'c{provided[c.name]}')}", c, t, db))
+                exprs.append(self._coerce(f"__src.{q(f'c{provided[c.name]}')}", c, t, db, checks))
             elif c.identity:
                 exprs.append(f"nextval('{db}.{META}.ident_{t.object_id}')")
             elif c.sql_type.name == "timestamp":
                 exprs.append(f"nextval('{db}.{META}.dbts')")
             elif c.default is not None:
                 default = self.translate(self.parse(f"SELECT {c.default}")).removeprefix("SELECT ")
-                exprs.append(self._coerce(default, c, t, db))
+                exprs.append(self._coerce(default, c, t, db, checks))
             else:
                 exprs.append("NULL")
-        return self._write(db, t, exprs, source, len(cols) if width else 0, "insert")
+        return self._write(db, t, exprs, source, len(cols) if width else 0, "insert", checks)
 
-    def _write(self, db: str, t: TableInfo, exprs: list[str], source: str, width: int, kind: str) -> Result:
+    def _raise_checks(self, staged: str) -> None:
+        """The first error a staged row carries (see `_coerce`), raised before anything is written."""
+        row = self.cursor.execute(f"SELECT __mssql_err FROM {staged} WHERE __mssql_err IS NOT NULL LIMIT 1").fetchall()
+        if row:
+            number, _, text = row[0][0].partition("|")
+            raise MssqlError(int(number.removeprefix("MSSQL")), text, 16)
+
+    def _write(self, db: str, t: TableInfo, exprs: list[str], source: str, width: int, kind: str,
+               checks: list[str] | None = None) -> Result:
         fq = self._fq(db, t)
+        self._check_snapshot([db])
         renamed = f"SELECT * FROM ({source}) AS __r({', '.join(q(f'c{i}') for i in range(width))})" if width else source
-        staged = f"SELECT {', '.join(f'{e} AS {q(c.name)}' for e, c in zip(exprs, t.columns))} FROM ({renamed}) AS __src"
+        err = f"COALESCE({', '.join(checks)})" if checks else "CAST(NULL AS VARCHAR)"
+        staged = (f"SELECT {', '.join(f'{e} AS {q(c.name)}' for e, c in zip(exprs, t.columns))}, {err} AS __mssql_err "
+                  f"FROM ({renamed}) AS __src")
+        self._write_lock()
         with self.server.lock:
             try:
-                self.cursor.execute("BEGIN TRANSACTION")
+                self._stmt_begin()
                 self.cursor.execute(f"CREATE OR REPLACE TEMP TABLE __mssql_staged AS {staged}")
+                self._raise_checks("__mssql_staged")
                 self._check_rows(db, t, "__mssql_staged", new_rows=True)
                 self._advance_dbts(db, t, "__mssql_staged")
                 count = self.cursor.execute("SELECT COUNT(*) FROM __mssql_staged").fetchone()[0]
-                self.cursor.execute(f"INSERT INTO {fq} SELECT * FROM __mssql_staged")
+                self.cursor.execute(f"INSERT INTO {fq} SELECT * EXCLUDE (__mssql_err) FROM __mssql_staged")
                 if t.ct_enabled and count:
                     self._record_changes(db, t, "__mssql_staged", "I")
                 self.server.touch(db, t.object_id, self.cursor)
                 self.cursor.execute("DROP TABLE __mssql_staged")
-                self.cursor.execute("COMMIT")
+                self._stmt_commit()
             except MssqlError:
-                self._rollback()
+                self._stmt_failed(checked=True)
                 raise
             except Exception as exc:  # noqa: BLE001
-                self._rollback()
+                self._stmt_failed(checked=False)
                 raise _map_error(exc, "", t) from None
         return Result(rowcount=int(count), command=CMD_INSERT, has_count=True)
+
+    def _stmt_begin(self) -> None:
+        if not self.trancount:
+            self.cursor.execute("BEGIN TRANSACTION")
+
+    def _stmt_commit(self) -> None:
+        if not self.trancount:
+            self.cursor.execute("COMMIT")
+
+    def _stmt_failed(self, checked: bool) -> None:
+        """A failed statement: alone it is rolled back. Inside a transaction an error the engine found
+        before writing (keys, NULLs) leaves the transaction open, as SQL Server's statement rollback
+        does; an error DuckDB raised aborts DuckDB's transaction, so the whole transaction is rolled
+        back (as with XACT_ABORT ON)."""
+        if not self.trancount:
+            self._rollback()
+        elif checked and not self.xact_abort:
+            for name in ("__mssql_staged", "__mssql_keys", "__mssql_oldkeys"):
+                try:
+                    self.cursor.execute(f"DROP TABLE IF EXISTS {name}")
+                except Exception:  # noqa: BLE001
+                    self._doom()
+                    return
+        else:
+            self._doom()
 
     def _rollback(self) -> None:
         try:
@@ -1093,7 +1631,10 @@ class Session:
         rv = t.rowversion
         if rv is None:
             return
-        top = self.cursor.execute(f"SELECT MAX({q(rv.name)}) FROM {staged}").fetchone()[0]
+        low, top = self.cursor.execute(f"SELECT MIN({q(rv.name)}), MAX({q(rv.name)}) FROM {staged}").fetchone()
+        if self.trancount and low is not None:
+            _, held = self.server.active_rowversions.get(self.id, (db, low))
+            self.server.active_rowversions[self.id] = (db, min(held, low))
         if top is not None and top > self._dbts_of(db):
             self.server.set_setting(db, "dbts_last", str(top), self.cursor)
 
@@ -1110,8 +1651,15 @@ class Session:
                     raise MssqlError(515, f"Cannot insert the value NULL into column '{c.name}', table "
                                           f"'{db}.{t.schema}.{t.name}'; column does not allow nulls. {verb} fails.")
         if t.primary_key:
-            keys = ", ".join(q(k) for k in t.primary_key)
-            join = " AND ".join(f"s.{q(k)} = x.{q(k)}" for k in t.primary_key)
+            def key(alias: str, k: str) -> str:
+                # Keys compare under the column's collation, trailing blanks ignored.
+                c = t.column(k)
+                if c.sql_type.name not in T.CHAR_TYPES:
+                    return f"{alias}{q(k)}"
+                collation = duck_collation(c.collation)
+                return f"rtrim({alias}{q(k)})" + (f" COLLATE {collation}" if collation else "")
+            keys = ", ".join(key("", k) for k in t.primary_key)
+            join = " AND ".join(f"{key('s.', k)} = {key('x.', k)}" for k in t.primary_key)
             other = f"(SELECT * FROM {self._fq(db, t)}" + (f" WHERE NOT ({exclude}))" if exclude else ")")
             dup = self.cursor.execute(
                 f"SELECT {keys} FROM {staged} GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 1").fetchall()
@@ -1126,6 +1674,8 @@ class Session:
                                  14)
 
     def _record_changes(self, db: str, t: TableInfo, keys_source: str, op: str) -> None:
+        # Every change of a transaction has the version that transaction commits as: the last
+        # committed version + 1 (writers are serialised, so no other transaction takes it).
         version = int(self.server.setting(db, "ct_version", "0")) + 1
         self.server.set_setting(db, "ct_version", str(version), self.cursor)
         ct = f"{q(db)}.{META}.{q(f'ct_{t.object_id}')}"
@@ -1148,13 +1698,15 @@ class Session:
         parts = [p for p in (target.catalog, target.db, target.name) if p]
         db, t = self._user_table(parts, ".".join(parts))
         fq = self._fq(db, t)
+        self._check_snapshot([db])
         where = tree.args.get("where")
         condition = "TRUE"
         if where is not None:
             condition = self._rewrite_tree(where.this).sql(dialect="duckdb")
+        self._write_lock()
         with self.server.lock:
             try:
-                self.cursor.execute("BEGIN TRANSACTION")
+                self._stmt_begin()
                 if verb == "DELETE":
                     if t.ct_enabled:
                         keys = ", ".join(q(k) for k in t.primary_key)
@@ -1166,6 +1718,7 @@ class Session:
                     command = CMD_DELETE
                 else:
                     sets = {}
+                    checks: list[str] = []
                     for assignment in tree.expressions:
                         col = t.column(assignment.this.name)
                         if col is None:
@@ -1175,31 +1728,48 @@ class Session:
                         if col.sql_type.name == "timestamp":
                             raise MssqlError(272, "Cannot update a timestamp column.")
                         value = self._rewrite_tree(assignment.expression).sql(dialect="duckdb")
-                        sets[col.name] = self._coerce(value, col, t, db)
+                        sets[col.name] = self._coerce(value, col, t, db, checks)
                     rv = t.rowversion
                     if rv is not None:
                         sets[rv.name] = f"nextval('{db}.{META}.dbts')"
-                    projection = ", ".join(sets.get(c.name, q(c.name)) + f" AS {q(c.name)}" for c in t.columns)
+                    projection = ", ".join(sets.get(c.name, q(c.name)) + f" AS {q(c.name)}" for c in t.columns) + (
+                        f", COALESCE({', '.join(checks)}) AS __mssql_err" if checks
+                        else ", CAST(NULL AS VARCHAR) AS __mssql_err")
+                    keys = ", ".join(q(k) for k in t.primary_key)
+                    key_change = t.ct_enabled and any(k.lower() in {n.lower() for n in sets} for k in t.primary_key)
+                    if key_change:
+                        self.cursor.execute(f"CREATE OR REPLACE TEMP TABLE __mssql_oldkeys AS SELECT {keys} FROM {fq} "
+                                            f"WHERE {condition}")
                     self.cursor.execute(f"CREATE OR REPLACE TEMP TABLE __mssql_staged AS SELECT {projection} FROM {fq} "
                                         f"WHERE {condition}")
+                    self._raise_checks("__mssql_staged")
                     self._check_rows(db, t, "__mssql_staged", new_rows=False, exclude=condition)
                     self._advance_dbts(db, t, "__mssql_staged")
                     count = self.cursor.execute("SELECT COUNT(*) FROM __mssql_staged").fetchone()[0]
                     if count:
                         self.cursor.execute(f"DELETE FROM {fq} WHERE {condition}")
-                        self.cursor.execute(f"INSERT INTO {fq} SELECT * FROM __mssql_staged")
-                        if t.ct_enabled:
+                        self.cursor.execute(f"INSERT INTO {fq} SELECT * EXCLUDE (__mssql_err) FROM __mssql_staged")
+                        if key_change:
+                            # A new key value is a delete of the old row and an insert of the new one.
+                            for op, source in (
+                                    ("D", f"(SELECT {keys} FROM __mssql_oldkeys EXCEPT SELECT {keys} FROM __mssql_staged)"),
+                                    ("I", f"(SELECT {keys} FROM __mssql_staged EXCEPT SELECT {keys} FROM __mssql_oldkeys)"),
+                                    ("U", f"(SELECT {keys} FROM __mssql_staged INTERSECT SELECT {keys} FROM "
+                                          "__mssql_oldkeys)")):
+                                self._record_changes(db, t, source, op)
+                            self.cursor.execute("DROP TABLE __mssql_oldkeys")
+                        elif t.ct_enabled:
                             self._record_changes(db, t, "__mssql_staged", "U")
                     self.cursor.execute("DROP TABLE __mssql_staged")
                     command = CMD_UPDATE
                 if count:
                     self.server.touch(db, t.object_id, self.cursor)
-                self.cursor.execute("COMMIT")
+                self._stmt_commit()
             except MssqlError:
-                self._rollback()
+                self._stmt_failed(checked=True)
                 raise
             except Exception as exc:  # noqa: BLE001
-                self._rollback()
+                self._stmt_failed(checked=False)
                 raise _map_error(exc, sql, t) from None
         return Result(rowcount=int(count), command=command, has_count=True)
 
@@ -1241,6 +1811,20 @@ def _literal_value(text: str):
     if text.upper() == "NULL":
         return None
     return text
+
+
+def duck_collation(name: str | None) -> str | None:
+    """DuckDB's collation for a SQL Server collation name (None: the default, case-insensitive)."""
+    if name is None:
+        return None
+    upper = name.upper()
+    if upper.endswith("_BIN") or upper.endswith("_BIN2") or "_CS_AS" in upper:
+        return "c"
+    if "_CI_AS" in upper and "_UTF8" not in upper and "_SC" not in upper:
+        return "nocase"
+    if "_CI_AI" in upper and "_UTF8" not in upper and "_SC" not in upper:
+        return "nocase.noaccent"
+    raise unsupported(f"the collation {name}")
 
 
 def _sql_type(datatype: exp.DataType) -> T.SqlType | None:
@@ -1296,6 +1880,14 @@ def _map_error(exc: Exception, sql: str, table: TableInfo | None = None) -> Mssq
     m = re.search(r"MSSQL(\d+)\|(.*)", text, re.S)
     if m:
         return MssqlError(int(m.group(1)), m.group(2).strip().splitlines()[0], 16)
+    m = re.search(r"Could not convert string '(.*?)' to (U?INT\d+)", text)
+    if m:
+        target = {"INT32": "int", "INT64": "bigint", "INT16": "smallint", "UINT8": "tinyint"}.get(m.group(2), "int")
+        return MssqlError(245, f"Conversion failed when converting the varchar value '{m.group(1)}' to data type "
+                               f"{target}.", 16)
+    m = re.search(r"Scalar Function with name (\w+) does not exist", text)
+    if m:
+        return unsupported(f"the function {m.group(1).upper()}")
     if "Conversion Error" in text or "Could not convert" in text or "Could not cast" in text:
         if "DECIMAL" in text.upper() or "overflow" in text.lower():
             return MssqlError(8115, "Arithmetic overflow error converting numeric to data type numeric.")
@@ -1312,6 +1904,16 @@ def _map_error(exc: Exception, sql: str, table: TableInfo | None = None) -> Mssq
 
 
 MACROS = [
+    # Length in UTF-16 code units: a character outside the BMP is a surrogate pair.
+    "CREATE OR REPLACE MACRO mssql_len16(s) AS length(s) + length(regexp_replace(s, '[^\\x{10000}-\\x{10FFFF}]', '', "
+    "'g'))",
+    # datetime2(n) / time(n) / datetimeoffset(n) round to their declared precision (d = 10^(6-n) us).
+    "CREATE OR REPLACE MACRO mssql_round_ts(ts, d) AS CASE WHEN ts IS NULL THEN NULL ELSE "
+    "make_timestamp(CAST(floor(epoch_us(ts) / CAST(d AS DOUBLE) + 0.5) AS BIGINT) * d) END",
+    "CREATE OR REPLACE MACRO mssql_round_time(t, d) AS CASE WHEN t IS NULL THEN NULL ELSE "
+    "CAST(mssql_round_ts(DATE '2000-01-01' + t, d) AS TIME) END",
+    "CREATE OR REPLACE MACRO mssql_dto_round(v, d) AS CASE WHEN v IS NULL THEN NULL ELSE "
+    "{'utc': mssql_round_ts(v.utc, d), 'offset': v.offset} END",
     # datetime keeps 1/300 s: round the time of day to the nearest tick as SQL Server does.
     "CREATE OR REPLACE MACRO mssql_datetime(ts) AS CASE WHEN ts IS NULL THEN NULL ELSE "
     "CAST(date_trunc('day', ts) AS TIMESTAMP) + to_microseconds(CAST(round(round((epoch_us(ts) - "
@@ -1346,5 +1948,9 @@ MACROS = [
 def install_macros(server: Server) -> None:
     # T-SQL's `/` is integer division between integers; DuckDB's is not unless told so.
     server.duck.execute("SET GLOBAL integer_division = true")
+    # The default collation SQL_Latin1_General_CP1_CI_AS: case-insensitive, accent-sensitive. Columns
+    # declared with a _CS_/_BIN collation compare binary (DuckDB's `c`); trailing blanks are ignored
+    # by the comparisons the engine rewrites (= and <>, keys).
+    server.duck.execute("SET GLOBAL default_collation = 'nocase'")
     for macro in MACROS:
         server.duck.execute(macro)

@@ -26,7 +26,7 @@ import uuid
 from pysqlbridge.tds.login import Login7, deobfuscate_password
 from pysqlbridge.tds.prelogin import Encryption, Prelogin, Version, server_response
 from pysqlbridge.tds.token import (
-    DoneStatus, EnvChangeType, env_change, error, info, login_response, negotiate,
+    DoneStatus, EnvChangeType, env_change, info, login_response, negotiate,
 )
 
 
@@ -44,6 +44,20 @@ PROC_NAMES = {1: "sp_cursor", 2: "sp_cursoropen", 3: "sp_cursorprepare", 4: "sp_
               5: "sp_cursorprepexec", 6: "sp_cursorunprepare", 7: "sp_cursorfetch", 8: "sp_cursoroption",
               9: "sp_cursorclose", 10: "sp_executesql", 11: "sp_prepare", 12: "sp_execute", 13: "sp_prepexec",
               14: "sp_prepexecrpc", 15: "sp_unprepare"}
+
+
+def _utf16_varchar(text: str, width: str) -> bytes:
+    encoded = text.encode("utf-16-le", "surrogatepass")
+    return struct.pack(width, len(encoded) // 2) + encoded
+
+
+def error(number: int, message: str, *, state: int = 1, severity: int = 16, server: str = "",
+          procedure: str = "", line: int = 1) -> bytes:
+    """An ERROR token. Lengths count UTF-16 code units, so a message holding a character outside
+    the BMP (a surrogate pair) keeps the stream in step."""
+    body = (struct.pack("<iBB", number, state, severity) + _utf16_varchar(message, "<H")
+            + _utf16_varchar(server, "<B") + _utf16_varchar(procedure, "<B") + struct.pack("<i", line))
+    return bytes([0xAA]) + struct.pack("<H", len(body)) + body
 
 
 class ClientGone(Exception):
@@ -344,8 +358,7 @@ class Connection:
                 elif kind == PT_ATTENTION:
                     self.send_message(PT_TABULAR, _done(TOKEN_DONE, DoneStatus.ATTENTION))
                 elif kind == PT_TRANSACTION:
-                    self.send_message(PT_TABULAR, env_change(EnvChangeType.BEGIN_TRAN, b"\x00" * 8, b"")
-                                      + _done(TOKEN_DONE, DoneStatus.FINAL))
+                    self._respond(self._transaction_request(payload), rpc=False)
                 else:
                     self.send_message(PT_TABULAR, error(8009, "Unsupported TDS message type.", server=SERVER_NAME)
                                       + _done(TOKEN_DONE, DoneStatus.ERROR))
@@ -360,6 +373,32 @@ class Connection:
         finally:
             if self.session is not None:
                 self.session.close()
+
+    def _transaction_request(self, payload: bytes):
+        """A Transaction Manager request ([MS-TDS] 2.2.6.9): begin, commit or rollback, as drivers
+        (python-tds, mssql-jdbc) send them instead of T-SQL when autocommit is off."""
+        headers = struct.unpack("<I", payload[:4])[0] if len(payload) >= 4 else 0
+        r = _Reader(payload, headers)
+        request = r.u16()
+        levels = {1: "READ UNCOMMITTED", 2: "READ COMMITTED", 3: "REPEATABLE READ", 4: "SERIALIZABLE", 5: "SNAPSHOT"}
+        if request == 5:  # TM_BEGIN_XACT
+            level = r.u8()
+            if level in levels:
+                self.session.isolation = levels[level]
+            yield from self.session.execute("BEGIN TRANSACTION")
+        elif request in (7, 8):  # TM_COMMIT_XACT, TM_ROLLBACK_XACT
+            name_len = r.u8()
+            r.take(name_len * 2)
+            flags = r.u8() if not r.done else 0
+            if self.session.trancount:
+                yield from self.session.execute("COMMIT TRANSACTION" if request == 7 else "ROLLBACK TRANSACTION")
+            if flags & 1:
+                level = r.u8()
+                if level in levels:
+                    self.session.isolation = levels[level]
+                yield from self.session.execute("BEGIN TRANSACTION")
+        else:
+            raise MssqlError(50000, f"not supported by the stand-in: transaction manager request {request}")
 
     def _prelogin(self, payload: bytes) -> None:
         asked = Prelogin.parse(payload)
@@ -423,6 +462,8 @@ class Connection:
             for result in results:
                 if pending_done is not None:
                     writer.write(_done(done_token, pending_done[0] | DoneStatus.MORE, pending_done[1], pending_done[2]))
+                for kind, new, old in result.envchange_tx:
+                    writer.write(env_change(kind, new, old))
                 if result.envchange_database:
                     writer.write(env_change(EnvChangeType.DATABASE, result.envchange_database, "master")
                                  + info(5701, f"Changed database context to '{result.envchange_database}'.", state=1,
