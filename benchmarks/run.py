@@ -380,7 +380,7 @@ def start_spark(args, work: Path):
     from mssql_starrocks.lib.spark import base_spark_conf, build_session
 
     catalog = ice.IcebergSettings(catalog_type="local", local_dir=str(work / "iceberg"))
-    # The project's session defaults (resources.spark_config_from_env without overrides).
+    # The project's session defaults (settings.spark_conf without overrides).
     conf = base_spark_conf(master=args.master, shuffle_partitions=8,
                            extra_conf={"spark.driver.memory": args.driver_memory})
     conf.update(catalog.spark_conf())
@@ -657,9 +657,9 @@ def settings_of(settings: dict[str, str]):
     env-file lines, read as the product reads a `.env`."""
     import dataclasses
 
-    from mssql_starrocks.defs.migration.resources import mssql_settings_from_env, starrocks_settings_from_env
+    from mssql_starrocks.settings import mssql_settings, starrocks_settings
 
-    return dataclasses.replace(mssql_settings_from_env(settings), database=DB), starrocks_settings_from_env(settings)
+    return dataclasses.replace(mssql_settings(settings), database=DB), starrocks_settings(settings)
 
 
 def drain_frame(spark, mssql, query: str, predicates):

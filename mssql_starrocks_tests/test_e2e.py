@@ -89,6 +89,7 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     plot in Dagit, ids stay exact) and its value, checked against SQL Server, the Iceberg
     snapshot and StarRocks themselves."""
     from mssql_starrocks.lib import iceberg as ice
+    from mssql_starrocks.lib import state
     from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
     from mssql_starrocks.lib.starrocks import StarRocksSettings, label_state
 
@@ -118,7 +119,7 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     landing = raw["raw_table"].value
     assert landing == "lake.`demo_dbo`.`customers__raw`"
     snap = ice.snapshot_by_id(spark, landing, int(raw["raw_snapshot_id"].value))
-    assert snap["summary"][ice.RUN_ID_KEY] == result.run_id
+    assert snap["summary"][state.RUN_ID] == result.run_id
     files = spark.sql(f"SELECT COUNT(*) AS n, SUM(file_size_in_bytes) AS b FROM {landing}.files "
                       f"VERSION AS OF {snap['snapshot_id']}").collect()[0]
     assert (raw["files"].value, raw["bytes"].value) == (files["n"], files["b"])
@@ -132,7 +133,7 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     table = ib["iceberg_table"].value
     assert table == "lake.`demo_dbo`.`customers`" and ib["commit_kind"].value == "full"
     isnap = ice.snapshot_by_id(spark, table, int(ib["snapshot_id"].value))
-    assert isnap["summary"][ice.RUN_ID_KEY] == result.run_id
+    assert isnap["summary"][state.RUN_ID] == result.run_id
     assert isnap["summary"]["mssql_starrocks.raw_snapshot_id"] == raw["raw_snapshot_id"].value
     assert ib["dagster/row_count"].value == ib["raw_row_count"].value == source_rows
     files = spark.sql(f"SELECT COUNT(*) AS n, SUM(file_size_in_bytes) AS b FROM {table}.files "

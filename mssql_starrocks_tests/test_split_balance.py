@@ -25,9 +25,9 @@ def test_the_automatic_split_balances_a_skewed_key(devservers, spark):
     run("INSERT INTO dbo.events (id, payload) SELECT CAST(value AS BIGINT) * 2000000, CONCAT(N'sparse ', value) "
         "FROM GENERATE_SERIES(1, 1000)")
 
-    from mssql_starrocks.defs.migration.resources import mssql_settings_from_env
+    from mssql_starrocks.settings import mssql_settings
 
-    client = MssqlClient(mssql_settings_from_env(devservers).with_database(DB))
+    client = MssqlClient(mssql_settings(devservers).with_database(DB))
     plan = splits.plan_splits(client, schema="dbo", table="events", column=None, key_columns=["id"],
                               column_types={"id": "bigint"}, row_count=10000, n=4)
     assert plan.column == "id" and plan.count == 4

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SUMMARY_PREFIX = "mssql_starrocks."
-RUN_ID_KEY = SUMMARY_PREFIX + "run_id"
+from mssql_starrocks.lib import state
+
+# The local catalog's directory unless ICEBERG_LOCAL_DIR names another: .local/iceberg in the project.
+DEFAULT_LOCAL_DIR = str(Path(__file__).resolve().parents[2] / ".local" / "iceberg")
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class IcebergSettings:
     catalog_type: str = "local"  # "local" | "glue"
     spark_catalog_name: str = "lake"
     warehouse: str | None = None
-    local_dir: str = ".local/iceberg"
+    local_dir: str = DEFAULT_LOCAL_DIR
     aws_region: str | None = None
     glue_endpoint: str | None = None
     s3_endpoint: str | None = None
@@ -103,7 +105,7 @@ def snapshot_of_run(spark, qualified: str, run_id: str) -> dict[str, Any]:
     """The newest snapshot of `qualified` committed by `run_id` (id, summary, committed_at)."""
     rows = spark.sql(
         f"SELECT snapshot_id, committed_at, operation, summary FROM {qualified}.snapshots "
-        f"WHERE summary['{RUN_ID_KEY}'] = '{run_id}' ORDER BY committed_at DESC LIMIT 1"
+        f"WHERE summary['{state.RUN_ID}'] = '{run_id}' ORDER BY committed_at DESC LIMIT 1"
     ).collect()
     if not rows:
         raise RuntimeError(f"no snapshot of {qualified} was committed by run {run_id}")
@@ -126,7 +128,7 @@ def last_own_snapshot(spark, qualified: str) -> dict[str, Any] | None:
     rows = spark.sql(
         f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary FROM {qualified}.snapshots s "
         f"JOIN {qualified}.history h ON s.snapshot_id = h.snapshot_id "
-        f"WHERE h.is_current_ancestor AND s.summary['{RUN_ID_KEY}'] IS NOT NULL "
+        f"WHERE h.is_current_ancestor AND s.summary['{state.RUN_ID}'] IS NOT NULL "
         f"ORDER BY h.made_current_at DESC LIMIT 1"
     ).collect()
     return _snapshot_row(rows[0]) if rows else None
@@ -190,7 +192,7 @@ def with_commit_properties(spark, properties: dict[str, str], fn) -> None:
     in Iceberg 1.10 on Spark 3.5: Spark 3.5 hands MERGE no write options (so no
     `snapshot-property.*`), and the session setting `spark.sql.iceberg.snapshot-property.*` is
     Spark 4 only. A Spark Connect session has no JVM here, so it is refused (definitions refuse
-    such tables at load already; see resources.check_spark_connect).
+    such tables at load already; see lib/spark.check_spark_connect).
     """
     from pyspark.java_gateway import ensure_callback_server_started
 

@@ -20,17 +20,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mssql_starrocks.lib import changes, evolution, sr_load, splits
+from mssql_starrocks.lib import evolution, sr_load, splits, state
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import schema as sch
 from mssql_starrocks.lib.config import TablePlan, check_against_source
 from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, TableNotFound
 from mssql_starrocks.lib.names import quote_spark
 from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
+from mssql_starrocks.modes import MERGE, OVERWRITE, base as modes_base
 
 RAW_SUFFIX = "__raw"
-SOURCE_COUNT_KEY = ice.SUMMARY_PREFIX + "source_row_count"
-RAW_SNAPSHOT_KEY = ice.SUMMARY_PREFIX + "raw_snapshot_id"
 MAX_LISTED_LOADS = 100
 
 Log = Callable[[str], None]
@@ -62,6 +61,14 @@ def source_schema(client: MssqlClient, plan: TablePlan) -> sch.TableSchemaPlan:
     excluded = set(plan.spec.exclude_columns)
     columns = [c for c in live if c.name not in excluded]
     return sch.build(plan.source_label, columns, key_columns=list(plan.spec.key_columns), rename=dict(plan.spec.rename))
+
+
+def committed_state(spark, qualified: str) -> dict[str, str]:
+    """The summary of the Iceberg table's last snapshot this project committed ({} if none)."""
+    if not ice.table_exists(spark, qualified):
+        return {}
+    snap = ice.last_own_snapshot(spark, qualified)
+    return dict(snap["summary"]) if snap else {}
 
 
 # --- 1. extract ------------------------------------------------------------------------------
@@ -115,12 +122,13 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         for line in change.describe():
             warn(f"{plan.source_label}: {line}")
     schema_plan = change.merged if change is not None else live
-    committed = changes.committed_state(spark, iceberg_table(iceberg, plan))
-    what = changes.plan_extract(client, plan, schema_plan, committed,
-                                schema_changed=bool(change and (change.added or change.widened)))
+    mode = plan.mode
+    committed = committed_state(spark, iceberg_table(iceberg, plan))
+    what = mode.plan_extract(client, plan, schema_plan, committed,
+                             schema_changed=bool(change and (change.added or change.widened)))
     source_count = client.row_count(plan.source_schema, plan.source_table)
-    change_count = int(client.query(what.count_query)[0][0]) if what.kind == "delta" else None
-    if what.kind == "full":
+    change_count = int(client.query(what.count_query)[0][0]) if what.is_delta else None
+    if not what.is_delta:
         split = plan_extract_splits(spark, client, plan, schema_plan, source_count)
     else:
         split = splits.SplitPlan(None, (), "none")
@@ -128,10 +136,11 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         f"{split.count} split(s)" + (f" on [{split.column}] ({split.method})" if split.column else ""))
     df = _jdbc_frame(spark, client, plan, what.query, list(split.predicates))
     landed = [F.col(quote_spark(c.name)).cast(c.spark_type).alias(c.name) for c in schema_plan.data_columns]
-    if plan.load_mode != "full":
-        landed.append(F.col(quote_spark(changes.CHANGE_OP)))
+    if mode.merges_by_key:
+        landed.append(F.col(quote_spark(state.CHANGE_OP)))
     df = df.select(*landed)
-    if plan.load_mode == "incremental" and plan.spec.delete_detection and what.kind == "delta":
+    detecting = mode.detects_deletes(plan, what)
+    if detecting:
         df = df.unionByName(_deleted_rows(spark, client, plan, schema_plan, iceberg), allowMissingColumns=True)
     df = (df.withColumn("_ingested_at", F.current_timestamp())
             .withColumn("_dagster_run_id", F.lit(run_id))
@@ -144,22 +153,18 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
               .tableProperty("format-version", "2")
               .tableProperty("write.parquet.compression-codec", "zstd")
               .tableProperty(sch.SCHEMA_PROPERTY, schema_plan.to_property())
-              .option("snapshot-property." + ice.RUN_ID_KEY, run_id)
-              .option("snapshot-property." + SOURCE_COUNT_KEY, str(source_count))
-              .option("snapshot-property." + changes.KIND_KEY, what.kind))
-    for key, value in what.state.items():
+              .option("snapshot-property." + state.RUN_ID, run_id)
+              .option("snapshot-property." + state.SOURCE_COUNT, str(source_count)))
+    for key, value in mode.landing_summary(what).items():
         writer = writer.option("snapshot-property." + key, value)
-    if what.kind == "full" and plan.load_mode != "full":
-        writer = writer.option("snapshot-property." + changes.FULL_REASON_KEY, what.reason)
     if change_count is not None:
-        writer = writer.option("snapshot-property." + changes.CHANGE_COUNT_KEY, str(change_count))
-    detecting = plan.load_mode == "incremental" and plan.spec.delete_detection and what.kind == "delta"
+        writer = writer.option("snapshot-property." + state.CHANGE_COUNT, str(change_count))
     writer.createOrReplace()
     snap = ice.snapshot_of_run(spark, target, run_id)
     detected = 0
     if detecting:
         detected = spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(target).where(
-            F.col(changes.CHANGE_OP) == "D").count()
+            F.col(state.CHANGE_OP) == "D").count()
     elapsed = time.monotonic() - started
     rows = snap["total_records"]
     return StepResult({
@@ -168,7 +173,7 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         "extract_kind": what.kind,
         "extract_reason": what.reason,
         **({"source_change_count": change_count, "detected_deletes": detected} if change_count is not None else {}),
-        **{k.removeprefix(ice.SUMMARY_PREFIX): v for k, v in what.state.items()},
+        **{state.short(k): v for k, v in what.state.items()},
         "raw_table": target,
         "raw_snapshot_id": snap["snapshot_id"],
         "bytes": snap["total_bytes"],
@@ -189,12 +194,12 @@ def _deleted_rows(spark, client: MssqlClient, plan: TablePlan, schema_plan: sch.
     from pyspark.sql import functions as F
 
     keys = list(schema_plan.key_columns)
-    source_keys = _jdbc_frame(spark, client, plan, changes.keys_query(plan, schema_plan), [])
+    source_keys = _jdbc_frame(spark, client, plan, modes_base.keys_query(plan, schema_plan), [])
     source_keys = source_keys.select(*[F.col(quote_spark(k)).cast(schema_plan.column(k).spark_type).alias(k)
                                        for k in keys])
     target_keys = spark.table(iceberg_table(iceberg, plan)).select(*[quote_spark(k) for k in keys])
     gone = target_keys.join(source_keys, on=keys, how="left_anti")
-    return gone.withColumn(changes.CHANGE_OP, F.lit("D"))
+    return gone.withColumn(state.CHANGE_OP, F.lit("D"))
 
 
 # --- 2. Iceberg ------------------------------------------------------------------------------
@@ -211,14 +216,14 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
     summary = raw_snap["summary"]
     landed_plan = table_schema(spark, source, plan)
     target = iceberg_table(iceberg, plan)
-    kind = summary.get(changes.KIND_KEY, "full")
+    kind = summary.get(state.KIND, state.RUN_FULL)
     props = {
-        ice.RUN_ID_KEY: run_id,
-        SOURCE_COUNT_KEY: summary.get(SOURCE_COUNT_KEY, ""),
-        RAW_SNAPSHOT_KEY: str(raw_snapshot_id),
-        changes.KIND_KEY: kind,
+        state.RUN_ID: run_id,
+        state.SOURCE_COUNT: summary.get(state.SOURCE_COUNT, ""),
+        state.RAW_SNAPSHOT: str(raw_snapshot_id),
+        state.KIND: kind,
     }
-    for key in (changes.WATERMARK_KEY, changes.CT_VERSION_KEY, changes.FULL_REASON_KEY, changes.CHANGE_COUNT_KEY):
+    for key in state.CARRIED:
         if key in summary:
             props[key] = summary[key]
     created = not ice.table_exists(spark, target)
@@ -249,18 +254,15 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
     df = spark.read.option("snapshot-id", str(raw_snapshot_id)).table(source)
     columns = [F.col(quote_spark(c.name)) if c.name in df.columns else F.lit(None).cast(c.spark_type).alias(c.name)
                for c in landed_plan.columns]
-    if kind == "full" and plan.load_mode != "full" and not created:
-        # A full reload of a merged table synchronises by key: rows gone from SQL Server are
-        # deleted, columns dropped there keep their values (see _merge).
-        _merge(spark, df, columns, landed_plan, target, props, full_sync=True)
-    elif kind == "full":
-        rows = df.where(F.col(changes.CHANGE_OP) != "D") if changes.CHANGE_OP in df.columns else df
+    commit = plan.mode.iceberg_commit(kind, table_created=created)
+    if commit == OVERWRITE:
+        rows = df.where(F.col(state.CHANGE_OP) != "D") if state.CHANGE_OP in df.columns else df
         writer = rows.select(*columns).writeTo(target)
         for key, value in props.items():
             writer = writer.option("snapshot-property." + key, value)
         writer.overwrite(F.lit(True))  # every row replaced in one atomic commit
     else:
-        _merge(spark, df, columns, landed_plan, target, props)
+        _merge(spark, df, columns, landed_plan, target, props, full_sync=commit != MERGE)
     snap = ice.snapshot_of_run(spark, target, run_id)
     elapsed = time.monotonic() - started
     return StepResult({
@@ -274,8 +276,7 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
         "bytes": snap["total_bytes"],
         "duration_s": round(elapsed, 3),
         "rows_per_s": round(raw_snap["total_records"] / elapsed, 1) if elapsed > 0 else 0.0,
-        **{k.removeprefix(ice.SUMMARY_PREFIX): v for k, v in props.items()
-           if k in (changes.WATERMARK_KEY, changes.CT_VERSION_KEY, changes.FULL_REASON_KEY)},
+        **{state.short(k): v for k, v in props.items() if k in state.SHOWN},
     }, landed_plan)
 
 
@@ -288,12 +289,12 @@ def _merge(spark, df, columns, schema_plan: sch.TableSchemaPlan, target: str, pr
     """
     from pyspark.sql import functions as F
 
-    view = f"landing_{abs(hash((target, props[RAW_SNAPSHOT_KEY])))}"
-    df.select(*columns, F.col(changes.CHANGE_OP)).createOrReplaceTempView(view)
+    view = f"landing_{abs(hash((target, props[state.RAW_SNAPSHOT])))}"
+    df.select(*columns, F.col(state.CHANGE_OP)).createOrReplaceTempView(view)
     keys = " AND ".join(f"t.{quote_spark(k)} = s.{quote_spark(k)}" for k in schema_plan.key_columns)
     names = [quote_spark(c.name) for c in schema_plan.columns]
     updated = [quote_spark(c.name) for c in schema_plan.columns if not c.dropped]
-    op = quote_spark(changes.CHANGE_OP)
+    op = quote_spark(state.CHANGE_OP)
     sql = (
         f"MERGE INTO {target} t USING {view} s ON {keys} "
         f"WHEN MATCHED AND s.{op} = 'D' THEN DELETE "
@@ -335,9 +336,10 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     client = StarRocksClient(starrocks)
     database, table = plan.namespace, plan.table
     client.ensure_database(database)
-    loaded_id = sr_load.loaded_snapshot(client, database, table) if plan.load_mode != "full" else None
-    mode, reason, outcome = "full", "full load mode", None
-    if plan.load_mode != "full":
+    deltas = plan.mode.applies_deltas
+    loaded_id = sr_load.loaded_snapshot(client, database, table) if deltas else None
+    mode, reason, outcome = state.RUN_FULL, plan.mode.reason_for_full(), None
+    if deltas:
         mode, reason, outcome = _try_delta(spark, client, plan, source, raw_table(iceberg, plan), snap,
                                            schema_plan, loaded_id, log)
     if outcome is None:
@@ -346,8 +348,8 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
             table=table, model=plan.starrocks.model, buckets=plan.starrocks.buckets,
             replication_num=plan.starrocks.replication_num, comment=plan.spec.description, run_id=run_id,
             table_label=plan.source_label, log=log)
-        mode = "full"
-    if plan.load_mode != "full":
+        mode = state.RUN_FULL
+    if deltas:
         sr_load.record_snapshot(client, database, table, snap["snapshot_id"], run_id)
     rows = client.count(database, table)
     elapsed = time.monotonic() - started
@@ -408,16 +410,16 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
     """Apply only the changes since the snapshot StarRocks last loaded; (mode, reason, outcome|None)."""
     database, table = plan.namespace, plan.table
     if loaded_id is None or not client.table_exists(database, table):
-        return "full", "first load into StarRocks", None
+        return state.RUN_FULL, "first load into StarRocks", None
     if loaded_id == snap["snapshot_id"]:
-        return "delta", "already at this snapshot", sr_load.LoadOutcome([], "")
+        return state.RUN_DELTA, "already at this snapshot", sr_load.LoadOutcome([], "")
     chain = sr_load.delta_chain(spark, source, loaded_id, snap["snapshot_id"])
     if chain is None:
-        return "full", f"snapshot {loaded_id} is not an ancestor of {snap['snapshot_id']}", None
+        return state.RUN_FULL, f"snapshot {loaded_id} is not an ancestor of {snap['snapshot_id']}", None
     if not chain:
-        return "delta", "no rows changed since the loaded snapshot (only compacted)", sr_load.LoadOutcome([], "")
-    if any(s["summary"].get(changes.KIND_KEY) != "delta" for s in chain):
-        return "full", "a full reload happened in Iceberg since the last load", None
+        return state.RUN_DELTA, "no rows changed since the loaded snapshot (only compacted)", sr_load.LoadOutcome([], "")
+    if not all(state.is_delta(s["summary"]) for s in chain):
+        return state.RUN_FULL, "a full reload happened in Iceberg since the last load", None
     live_columns = dict(client.columns(database, table))
     known = sch.TableSchemaPlan(schema_plan.table_label,
                                 tuple(c for c in schema_plan.columns if c.name in live_columns),
@@ -428,9 +430,9 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
         client.execute(stmt)
         client.wait_schema_change(database, table)
     frame = sr_load.delta_frame(spark, source=source, snapshot_id=snap["snapshot_id"], raw_table=landing, chain=chain,
-                                schema_plan=schema_plan, raw_snapshot_key=RAW_SNAPSHOT_KEY)
+                                schema_plan=schema_plan)
     if frame is None:
-        return "full", "a landing snapshot behind the delta is missing", None
+        return state.RUN_FULL, "a landing snapshot behind the delta is missing", None
     frame = frame.cache()
     count = frame.count()
     partitions = splits.wanted_splits(count, 1, "auto")
@@ -438,4 +440,4 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
                                   target_snapshot_id=snap["snapshot_id"], schema_plan=schema_plan,
                                   partitions=partitions, table_label=plan.source_label)
     frame.unpersist()
-    return "delta", f"{count} changed row(s) from {len(chain)} Iceberg commit(s)", outcome
+    return state.RUN_DELTA, f"{count} changed row(s) from {len(chain)} Iceberg commit(s)", outcome

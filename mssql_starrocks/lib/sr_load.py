@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import schema as sch
+from mssql_starrocks.lib import state
 from mssql_starrocks.lib.names import quote_spark
 from mssql_starrocks.lib.starrocks import (
     STAGING_MARK, StarRocksClient, StarRocksLoadError, StarRocksSettings, make_label, stream_load,
@@ -273,7 +274,7 @@ def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[dic
 
 
 def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: list[dict],
-                schema_plan: sch.TableSchemaPlan, raw_snapshot_key: str):
+                schema_plan: sch.TableSchemaPlan):
     """Rows to upsert (__op 0) and keys to delete (__op 1) so StarRocks matches Iceberg `snapshot_id`.
 
     The keys that changed come from the landing snapshots behind `chain`; their rows are taken
@@ -286,7 +287,7 @@ def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: 
     keys = list(schema_plan.key_columns)
     changed = None
     for snap in chain:
-        raw_id = snap["summary"].get(raw_snapshot_key)
+        raw_id = snap["summary"].get(state.RAW_SNAPSHOT)
         if raw_id is None:
             return None
         landing = spark.read.option("snapshot-id", str(raw_id)).table(raw_table).select(

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from mssql_starrocks.lib.names import quote_starrocks as q
+from mssql_starrocks.lib.typemap import datetime_text
 
 STAGING_MARK = "__load_"
 
@@ -282,9 +283,7 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return format(value, "f")
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return value.isoformat(sep=" ", timespec="microseconds")
+        return datetime_text(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray, memoryview)):

@@ -18,7 +18,7 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from mssql_starrocks.defs.migration.resources import IcebergResource, MssqlResource, SparkResource, StarRocksResource
-from mssql_starrocks.lib import changes
+from mssql_starrocks.lib import state
 from mssql_starrocks.lib import profile as prof
 from mssql_starrocks.lib.names import quote_starrocks
 from mssql_starrocks.lib import iceberg as ice
@@ -61,14 +61,14 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         session, _, landing, snap = _current(spark, iceberg, lambda c: pipeline.raw_table(c, plan))
         summary = snap["summary"] if snap else {}
         where = {"where": f"{plan.source_label} -> {landing}"}
-        if summary.get(changes.KIND_KEY) == "delta":
-            expected = int(summary[changes.CHANGE_COUNT_KEY])
+        if state.is_delta(summary):
+            expected = int(summary[state.CHANGE_COUNT])
             if plan.spec.delete_detection:
                 expected += session.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).where(
-                    F.col(changes.CHANGE_OP) == "D").count()
+                    F.col(state.CHANGE_OP) == "D").count()
             return _count_result(left_name="sql_server_changed_rows", left=expected, right_name="landed_rows",
                                  right=snap["total_records"], severity=dg.AssetCheckSeverity.WARN, extra=where)
-        source = int(summary[pipeline.SOURCE_COUNT_KEY]) if snap else None
+        source = int(summary[state.SOURCE_COUNT]) if snap else None
         return _count_result(left_name="sql_server_rows", left=source, right_name="landed_rows",
                              right=snap["total_records"] if snap else None, extra=where)
 
@@ -78,15 +78,15 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
     def iceberg_check(spark: SparkResource, iceberg: IcebergResource) -> dg.AssetCheckResult:
         session, catalog, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
         extra = {"where": table, "snapshot_id": str(snap["snapshot_id"]) if snap else ""}
-        if snap and snap["summary"].get(changes.KIND_KEY) == "delta":
-            source = snap["summary"].get(pipeline.SOURCE_COUNT_KEY)
+        if snap and state.is_delta(snap["summary"]):
+            source = snap["summary"].get(state.SOURCE_COUNT)
             return _count_result(left_name="sql_server_rows", left=int(source) if source else None,
                                  right_name="iceberg_rows", right=snap["total_records"],
                                  severity=dg.AssetCheckSeverity.WARN, extra=extra)
         raw_rows = None
-        if snap and pipeline.RAW_SNAPSHOT_KEY in snap["summary"]:
+        if snap and state.RAW_SNAPSHOT in snap["summary"]:
             raw_snap = ice.snapshot_by_id(session, pipeline.raw_table(catalog, plan),
-                                          int(snap["summary"][pipeline.RAW_SNAPSHOT_KEY]))
+                                          int(snap["summary"][state.RAW_SNAPSHOT]))
             raw_rows = raw_snap["total_records"]
         return _count_result(left_name="landed_rows", left=raw_rows, right_name="iceberg_rows",
                              right=snap["total_records"] if snap else None, extra=extra)
@@ -126,7 +126,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
             dst_vals.append(target.execute(keys_sql[1])[0][0])
         diffs = prof.compare(labels, src_vals, dst_vals)
         # Rows written to SQL Server after the extract change its side legitimately: then WARN.
-        live = plan.load_mode != "full" or int(src_vals[0]) != int(dst_vals[0])
+        live = plan.mode.profile_is_live(int(src_vals[0]), int(dst_vals[0]))
         where = f"{plan.source_label} -> starrocks {plan.namespace}.{plan.table}"
         if diffs:
             description = f"{len(diffs)} of {len(labels)} measures differ ({where}): " + "; ".join(diffs[:10])
