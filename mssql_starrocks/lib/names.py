@@ -64,9 +64,6 @@ def quote_tsql(name: str) -> str:
     return "[" + name.replace("]", "]]") + "]"
 
 
-def quote_starrocks(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def quote_spark(name: str) -> str:
+def quote_backtick(name: str) -> str:
+    """An identifier quoted for Spark SQL and for StarRocks (both quote with backticks)."""
     return "`" + name.replace("`", "``") + "`"

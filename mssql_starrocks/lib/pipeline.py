@@ -25,7 +25,7 @@ from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import schema as sch
 from mssql_starrocks.lib.config import TablePlan, check_against_source
 from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, TableNotFound
-from mssql_starrocks.lib.names import quote_spark
+from mssql_starrocks.lib.names import quote_backtick
 from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
 from mssql_starrocks.modes import MERGE, OVERWRITE, base as modes_base
 
@@ -89,7 +89,7 @@ def plan_extract_splits(spark, client: MssqlClient, plan: TablePlan, schema_plan
                               explicit=isinstance(plan.extract.num_partitions, int))
 
 
-def _jdbc_frame(spark, client: MssqlClient, plan: TablePlan, query: str, predicates: list[str]):
+def jdbc_frame(spark, client: MssqlClient, plan: TablePlan, query: str, predicates: list[str]):
     options = client.settings.jdbc_options(fetch_size=plan.extract.fetch_size, isolation=plan.extract.isolation)
     subquery = f"({query}) AS src"
     if predicates:
@@ -134,10 +134,10 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         split = splits.SplitPlan(None, (), "none")
     log(f"{plan.source_label}: {what.kind} extract ({what.reason}); table has {source_count} rows; "
         f"{split.count} split(s)" + (f" on [{split.column}] ({split.method})" if split.column else ""))
-    df = _jdbc_frame(spark, client, plan, what.query, list(split.predicates))
-    landed = [F.col(quote_spark(c.name)).cast(c.spark_type).alias(c.name) for c in schema_plan.data_columns]
+    df = jdbc_frame(spark, client, plan, what.query, list(split.predicates))
+    landed = [F.col(quote_backtick(c.name)).cast(c.spark_type).alias(c.name) for c in schema_plan.data_columns]
     if mode.merges_by_key:
-        landed.append(F.col(quote_spark(state.CHANGE_OP)))
+        landed.append(F.col(quote_backtick(state.CHANGE_OP)))
     df = df.select(*landed)
     detecting = mode.detects_deletes(plan, what)
     if detecting:
@@ -194,12 +194,20 @@ def _deleted_rows(spark, client: MssqlClient, plan: TablePlan, schema_plan: sch.
     from pyspark.sql import functions as F
 
     keys = list(schema_plan.key_columns)
-    source_keys = _jdbc_frame(spark, client, plan, modes_base.keys_query(plan, schema_plan), [])
-    source_keys = source_keys.select(*[F.col(quote_spark(k)).cast(schema_plan.column(k).spark_type).alias(k)
+    source_keys = jdbc_frame(spark, client, plan, modes_base.keys_query(plan, schema_plan), [])
+    source_keys = source_keys.select(*[F.col(quote_backtick(k)).cast(schema_plan.column(k).spark_type).alias(k)
                                        for k in keys])
-    target_keys = spark.table(iceberg_table(iceberg, plan)).select(*[quote_spark(k) for k in keys])
+    target_keys = spark.table(iceberg_table(iceberg, plan)).select(*[quote_backtick(k) for k in keys])
     gone = target_keys.join(source_keys, on=keys, how="left_anti")
     return gone.withColumn(state.CHANGE_OP, F.lit("D"))
+
+
+def landing_snapshot_id(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan) -> int | None:
+    """The current snapshot of the table's landing (None before its first extract)."""
+    iceberg.attach(spark)
+    landing = raw_table(iceberg, plan)
+    snap = ice.current_snapshot(spark, landing) if ice.table_exists(spark, landing) else None
+    return snap["snapshot_id"] if snap else None
 
 
 # --- 2. Iceberg ------------------------------------------------------------------------------
@@ -230,7 +238,7 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
     if created:
         log(f"{plan.source_label}: creating Iceberg table {target}")
         iceberg.ensure_namespace(spark, plan.namespace)
-        cols = ", ".join(f"{quote_spark(c.name)} {c.spark_type}" for c in landed_plan.columns)
+        cols = ", ".join(f"{quote_backtick(c.name)} {c.spark_type}" for c in landed_plan.columns)
         spark.sql(
             f"CREATE TABLE {target} ({cols}) USING iceberg TBLPROPERTIES ("
             f"'format-version'='2', 'write.parquet.compression-codec'='zstd', "
@@ -242,7 +250,7 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
             # task, not range-shuffled: the extract's splits are already key ranges (quantiles of
             # the key), so the files cover disjoint key ranges without a shuffle of the table.
             spark.sql(f"ALTER TABLE {target} WRITE LOCALLY ORDERED BY "
-                      + ", ".join(quote_spark(k) for k in landed_plan.key_columns))
+                      + ", ".join(quote_backtick(k) for k in landed_plan.key_columns))
     else:
         change = evolution.diff(table_schema(spark, target, plan), landed_plan)
         for stmt in evolution.iceberg_ddl(target, change):
@@ -252,7 +260,7 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
                   f"('{sch.SCHEMA_PROPERTY}'='{_sql_string(change.merged.to_property())}')")
         landed_plan = change.merged
     df = spark.read.option("snapshot-id", str(raw_snapshot_id)).table(source)
-    columns = [F.col(quote_spark(c.name)) if c.name in df.columns else F.lit(None).cast(c.spark_type).alias(c.name)
+    columns = [F.col(quote_backtick(c.name)) if c.name in df.columns else F.lit(None).cast(c.spark_type).alias(c.name)
                for c in landed_plan.columns]
     commit = plan.mode.iceberg_commit(kind, table_created=created)
     if commit == OVERWRITE:
@@ -291,10 +299,10 @@ def _merge(spark, df, columns, schema_plan: sch.TableSchemaPlan, target: str, pr
 
     view = f"landing_{abs(hash((target, props[state.RAW_SNAPSHOT])))}"
     df.select(*columns, F.col(state.CHANGE_OP)).createOrReplaceTempView(view)
-    keys = " AND ".join(f"t.{quote_spark(k)} = s.{quote_spark(k)}" for k in schema_plan.key_columns)
-    names = [quote_spark(c.name) for c in schema_plan.columns]
-    updated = [quote_spark(c.name) for c in schema_plan.columns if not c.dropped]
-    op = quote_spark(state.CHANGE_OP)
+    keys = " AND ".join(f"t.{quote_backtick(k)} = s.{quote_backtick(k)}" for k in schema_plan.key_columns)
+    names = [quote_backtick(c.name) for c in schema_plan.columns]
+    updated = [quote_backtick(c.name) for c in schema_plan.columns if not c.dropped]
+    op = quote_backtick(state.CHANGE_OP)
     sql = (
         f"MERGE INTO {target} t USING {view} s ON {keys} "
         f"WHEN MATCHED AND s.{op} = 'D' THEN DELETE "
@@ -393,7 +401,7 @@ def check_lengths(spark, source: str, snapshot_id: int, schema_plan: sch.TableSc
     if not limited:
         return
     df = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
-    row = df.select(*[F.max(F.octet_length(F.col(quote_spark(c.name)))).alias(c.name) for c in limited]).collect()[0]
+    row = df.select(*[F.max(F.octet_length(F.col(quote_backtick(c.name)))).alias(c.name) for c in limited]).collect()[0]
     too_long = [(c, row[c.name]) for c in limited if row[c.name] is not None and row[c.name] > typemap.STARROCKS_MAX_VARCHAR]
     if too_long:
         detail = "; ".join(

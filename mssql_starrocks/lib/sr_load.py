@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import schema as sch
 from mssql_starrocks.lib import state
-from mssql_starrocks.lib.names import quote_spark
+from mssql_starrocks.lib.names import quote_backtick
 from mssql_starrocks.lib.starrocks import (
     STAGING_MARK, StarRocksClient, StarRocksLoadError, StarRocksSettings, make_label, stream_load,
 )
@@ -52,7 +52,7 @@ TRANSIENT = re.compile(r"larger than limit|TOO_MANY|too many (tablet )?versions|
 
 
 class StarRocksLoadFailed(RuntimeError):
-    def __init__(self, table_label: str, failed: list[dict], expected: int, *, delta: bool = False):
+    def __init__(self, table_label: str, failed: list[dict], *, delta: bool = False):
         first = failed[0]
         outcome = ("partitions that did load were upserts by key, which a re-run re-applies without doubling a row"
                    if delta else "the live StarRocks table was left unchanged")
@@ -61,7 +61,6 @@ class StarRocksLoadFailed(RuntimeError):
             f"First failure ({first['label']}): {first['message']}"
         )
         self.failed = failed
-        self.expected = expected
 
     @property
     def transient(self) -> bool:
@@ -185,7 +184,7 @@ def _ordered(df, schema_plan: sch.TableSchemaPlan):
     existing = set(df.columns)
     cols = []
     for c in schema_plan.starrocks_order():
-        cols.append(F.col(quote_spark(c.name)) if c.name in existing
+        cols.append(F.col(quote_backtick(c.name)) if c.name in existing
                     else F.lit(None).cast(c.spark_type).alias(c.name))
     return cols
 
@@ -240,7 +239,7 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, 
     failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
     if failed:
         client.drop_table(database, staging)
-        raise StarRocksLoadFailed(table_label, failed, snapshot["total_records"])
+        raise StarRocksLoadFailed(table_label, failed)
     loaded = client.count(database, staging)
     if loaded != snapshot["total_records"]:
         client.drop_table(database, staging)
@@ -291,13 +290,13 @@ def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: 
         if raw_id is None:
             return None
         landing = spark.read.option("snapshot-id", str(raw_id)).table(raw_table).select(
-            *[F.col(quote_spark(k)) for k in keys])
+            *[F.col(quote_backtick(k)) for k in keys])
         changed = landing if changed is None else changed.unionByName(landing)
     changed = changed.distinct()
     current = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
     upserts = current.join(changed, on=keys, how="left_semi")
     upserts = upserts.select(*_ordered(upserts, schema_plan), F.lit(0).alias(OP_COLUMN))
-    deletes = changed.join(current.select(*[F.col(quote_spark(k)) for k in keys]), on=keys, how="left_anti")
+    deletes = changed.join(current.select(*[F.col(quote_backtick(k)) for k in keys]), on=keys, how="left_anti")
     deletes = deletes.select(*_ordered(deletes, schema_plan), F.lit(1).alias(OP_COLUMN))
     return upserts.unionByName(deletes)
 
@@ -306,7 +305,7 @@ def apply_delta(df, *, client: StarRocksClient, database: str, table: str, targe
                 schema_plan: sch.TableSchemaPlan, partitions: int, table_label: str) -> LoadOutcome:
     from pyspark.sql import functions as F
 
-    keys = [F.col(quote_spark(k)) for k in schema_plan.key_columns]
+    keys = [F.col(quote_backtick(k)) for k in schema_plan.key_columns]
     # Labels depend only on the target snapshot, the partition and the chunk: hash-partitioned
     # by key and sorted by key (unique in a delta), a retry cuts the same chunks and reuses them.
     keyed = df.repartition(max(1, partitions), *keys).sortWithinPartitions(*keys)
@@ -315,5 +314,5 @@ def apply_delta(df, *, client: StarRocksClient, database: str, table: str, targe
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=True)
     failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
     if failed:
-        raise StarRocksLoadFailed(table_label, failed, -1, delta=True)
+        raise StarRocksLoadFailed(table_label, failed, delta=True)
     return outcome

@@ -16,7 +16,6 @@ from dagster import AssetExecutionContext
 from mssql_starrocks.defs.migration.resources import (
     IcebergResource, MssqlResource, SparkResource, StarRocksResource, TableLocksResource,
 )
-from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.config import TablesFileError
@@ -176,7 +175,8 @@ def _step_metadata(result: pipeline.StepResult, layer: str, upstream: dg.AssetKe
     return meta
 
 
-def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDefinition]:
+def _build_table_assets(*, plan: TablePlan, keys: TableKeys, steps=pipeline) -> list[dg.AssetsDefinition]:
+    """raw -> iceberg -> starrocks for one table; `steps` does the work (lib/pipeline; tests pass fakes)."""
     common = dict(group_name=plan.group, metadata={"source_table": plan.source_label, "load_mode": plan.load_mode},
                   retry_policy=RETRY, owners=list(plan.owners))
     # Dagster's pool of the table (a limit in dagster.yaml queues runs in Dagit); the table lock
@@ -194,7 +194,7 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
             iceberg: IcebergResource, locks: TableLocksResource) -> dg.MaterializeResult:
         lock(context, locks, "extract")
         with _failures(plan.source_label, "extract"):
-            result = pipeline.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
+            result = steps.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
                                       plan=plan, run_id=context.run.run_id, log=context.log.info,
                                       warn=context.log.warning)
         return dg.MaterializeResult(metadata=_step_metadata(result, "raw", None))
@@ -206,15 +206,13 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
         lock(context, locks, "iceberg commit")
         catalog = iceberg.get_client()
         session = spark.spark_session
-        catalog.attach(session)
-        landing = pipeline.raw_table(catalog, plan)
-        snapshot = ice.current_snapshot(session, landing) if ice.table_exists(session, landing) else None
-        if snapshot is None:
-            raise RuntimeError(f"{plan.source_label}: no landing table {landing}; "
+        raw_snapshot_id = steps.landing_snapshot_id(session, iceberg=catalog, plan=plan)
+        if raw_snapshot_id is None:
+            raise RuntimeError(f"{plan.source_label}: no landing table yet; "
                                f"materialize {keys.raw.to_user_string()} first")
         with _failures(plan.source_label, "iceberg commit"):
-            result = pipeline.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=snapshot["snapshot_id"],
-                                         run_id=context.run.run_id, log=context.log.info)
+            result = steps.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=raw_snapshot_id,
+                                      run_id=context.run.run_id, log=context.log.info)
         return dg.MaterializeResult(metadata={**_step_metadata(result, "iceberg", keys.raw),
                                               "catalog": catalog.display})
 
@@ -225,9 +223,9 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
                         starrocks: StarRocksResource, locks: TableLocksResource) -> dg.MaterializeResult:
         lock(context, locks, "starrocks load")
         with _failures(plan.source_label, "starrocks load"):
-            result = pipeline.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
-                                           starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,
-                                           log=context.log.info)
+            result = steps.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
+                                        starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,
+                                        log=context.log.info)
         return dg.MaterializeResult(metadata=_step_metadata(result, "starrocks", keys.iceberg))
 
     return [raw, iceberg_table, starrocks_table]

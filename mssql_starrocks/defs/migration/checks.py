@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from mssql_starrocks.defs.migration.resources import IcebergResource, MssqlResource, SparkResource, StarRocksResource
 from mssql_starrocks.lib import state
 from mssql_starrocks.lib import profile as prof
-from mssql_starrocks.lib.names import quote_starrocks
+from mssql_starrocks.lib.names import quote_backtick
 from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
@@ -114,7 +114,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                                                                  "exist yet; materialize the asset first")
         schema_plan = pipeline.source_schema(source, plan)
         ms = prof.measures(schema_plan, {name for name, _ in target.columns(plan.namespace, plan.table)})
-        target_table = f"{quote_starrocks(plan.namespace)}.{quote_starrocks(plan.table)}"
+        target_table = f"{quote_backtick(plan.namespace)}.{quote_backtick(plan.table)}"
         src_sql, dst_sql = prof.profile_queries(ms, source_table=plan.source_qualified_tsql, target_table=target_table)
         labels = [m.label for m in ms]
         src_vals, dst_vals = list(source.query(src_sql)[0]), list(target.execute(dst_sql)[0])
