@@ -283,15 +283,15 @@ def post_stream_load(sr: dict, database: str, table: str, label: str, body: byte
 
 
 def json_body(batch) -> bytes:
-    """Rows as the product encodes them (sr_json.rows_json)."""
-    from mssql_starrocks.lib.sr_json import rows_json
+    """Rows as the product encodes them (target.json_rows.rows_json)."""
+    from mssql_starrocks.target.json_rows import rows_json
 
     return rows_json(batch)
 
 
 def csv_body(batch) -> bytes:
     """The same rows as tab-separated text (\\N = NULL); for comparison only."""
-    from mssql_starrocks.lib.sr_json import jsonable
+    from mssql_starrocks.target.json_rows import jsonable
 
     cols = [c.to_pylist() for c in jsonable(batch).columns]
     lines = []
@@ -376,7 +376,7 @@ def main() -> int:
 
 
 def start_spark(args, work: Path):
-    from mssql_starrocks.lib import iceberg as ice
+    from mssql_starrocks.lake import iceberg as ice
     from mssql_starrocks.lib.spark import base_spark_conf, build_session
 
     catalog = ice.IcebergSettings(catalog_type="local", local_dir=str(work / "iceberg"))
@@ -395,11 +395,12 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     from pyspark.sql import functions as F
 
     from mssql_starrocks.lib import config as cfg
-    from mssql_starrocks.lib import iceberg as ice
-    from mssql_starrocks.lib import pipeline, sr_load
-    from mssql_starrocks.lib import schema as sch
-    from mssql_starrocks.lib.mssql import MssqlClient
-    from mssql_starrocks.lib.starrocks import StarRocksClient
+    from mssql_starrocks.lake import iceberg as ice
+    from mssql_starrocks.lib import pipeline
+    from mssql_starrocks.target import stream_load
+    from mssql_starrocks.mapping import schema as sch
+    from mssql_starrocks.source.mssql import MssqlClient
+    from mssql_starrocks.target.starrocks import StarRocksClient
 
     n = args.rows
     for table, rows in ((TABLE, n), (WARMUP_TABLE, args.warmup_rows)):
@@ -538,7 +539,7 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     target_plan = pipeline.table_schema(spark, iceberg_table, plan)
     k = max(1, min(n, args.ceiling_rows))
     frame = spark.table(iceberg_table)
-    arrow_rows = collect_arrow(frame.select(*sr_load._ordered(frame, target_plan)).limit(k))
+    arrow_rows = collect_arrow(frame.select(*stream_load._ordered(frame, target_plan)).limit(k))
     per_body = max(1, min(k, -(-n // max(1, loads))))  # as many rows per load as the product sent, at most k
     combined = arrow_rows.combine_chunks()
     columns = [c.name for c in target_plan.starrocks_order()]

@@ -16,8 +16,8 @@ import yaml
 
 from mssql_starrocks import settings
 from mssql_starrocks.lib import config as cfg
-from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib import typemap
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.mapping import typemap
 from mssql_starrocks.lib.spark import PROJECT_ROOT
 
 
@@ -33,14 +33,14 @@ def _load_env(env_file: str | None) -> None:
 
 
 def _mssql(database: str | None = None):
-    from mssql_starrocks.lib.mssql import MssqlClient
+    from mssql_starrocks.source.mssql import MssqlClient
 
     connection = _settings(settings.mssql_settings)
     return MssqlClient(connection.with_database(database) if database else connection)
 
 
 def _starrocks():
-    from mssql_starrocks.lib.starrocks import StarRocksClient
+    from mssql_starrocks.target.starrocks import StarRocksClient
 
     return StarRocksClient(_settings(settings.starrocks_settings))
 
@@ -129,7 +129,7 @@ def _check_catalog(catalog) -> str:
 def _check_stream_load_endpoint(settings) -> str:
     import requests
 
-    from mssql_starrocks.lib.starrocks import _auth
+    from mssql_starrocks.target.starrocks import _auth
 
     url = f"http://{settings.host}:{settings.http_port}/api/health"
     resp = requests.get(url, headers={"Authorization": _auth(settings)}, timeout=settings.connect_timeout_s)

@@ -12,9 +12,9 @@ import json
 import os
 from typing import Mapping
 
-from mssql_starrocks.lib.iceberg import DEFAULT_LOCAL_DIR, IcebergSettings
-from mssql_starrocks.lib.mssql import MssqlSettings
-from mssql_starrocks.lib.starrocks import DEFAULT_LOAD_MAX_MB, StarRocksSettings
+from mssql_starrocks.lake.iceberg import DEFAULT_LOCAL_DIR, IcebergSettings
+from mssql_starrocks.source.mssql import MssqlSettings
+from mssql_starrocks.target.starrocks import DEFAULT_LOAD_MAX_MB, StarRocksSettings
 
 Env = Mapping[str, str]
 

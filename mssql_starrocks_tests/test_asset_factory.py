@@ -12,11 +12,11 @@ import pytest
 
 from mssql_starrocks.defs.migration.assets import _build_table_assets
 from mssql_starrocks.defs.migration.resources import TableLocksResource
-from mssql_starrocks.lib import schema as sch
+from mssql_starrocks.mapping import schema as sch
 from mssql_starrocks.lib.config import load_plans
 from mssql_starrocks.lib.pipeline import StepResult
 from mssql_starrocks.lib.tables import table_keys, table_lock_name
-from mssql_starrocks.lib.typemap import SourceColumn
+from mssql_starrocks.mapping.typemap import SourceColumn
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tables.yaml"
 COLUMNS = [SourceColumn("customer_id", "int", nullable=False, ordinal=1),

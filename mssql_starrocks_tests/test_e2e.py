@@ -88,10 +88,10 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     """Every layer's metadata for demo.dbo.customers: each key, its MetadataValue type (numbers
     plot in Dagit, ids stay exact) and its value, checked against SQL Server, the Iceberg
     snapshot and StarRocks themselves."""
-    from mssql_starrocks.lib import iceberg as ice
-    from mssql_starrocks.lib import state
-    from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
-    from mssql_starrocks.lib.starrocks import StarRocksSettings, label_state
+    from mssql_starrocks.lake import iceberg as ice
+    from mssql_starrocks.lake import state
+    from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
+    from mssql_starrocks.target.starrocks import StarRocksSettings, label_state
 
     devservers, result = demo["devservers"], demo["result"]
     entries = e2e.materialization_entries(result)
@@ -363,8 +363,8 @@ def _normalise(value):
 
 def test_values_survive_the_trip_for_every_supported_type(demo):
     """StarRocks rows equal the SQL Server rows after the documented mapping, row by row."""
-    from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
-    from mssql_starrocks.lib import schema as sch
+    from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
+    from mssql_starrocks.mapping import schema as sch
 
     devservers = demo["devservers"]
     settings = MssqlSettings(host=devservers["MSSQL_HOST"], port=int(devservers["MSSQL_PORT"]), database="demo",
@@ -394,8 +394,8 @@ def test_values_survive_the_trip_for_every_supported_type(demo):
 
 def expected_row(columns, row) -> dict:
     """The documented mapping applied in Python to a row read natively from SQL Server."""
-    from mssql_starrocks.lib.names import to_target_name
-    from mssql_starrocks.lib.typemap import OFFSET_SUFFIX
+    from mssql_starrocks.mapping.names import to_target_name
+    from mssql_starrocks.mapping.typemap import OFFSET_SUFFIX
 
     out = {}
     for col, value in zip(columns, row):

@@ -9,11 +9,11 @@ import re
 
 import pytest
 
-from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib import state
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.lake import state
 from mssql_starrocks.lib.config import TablesFileError, load_plans
-from mssql_starrocks.lib.mssql import SourceError
-from mssql_starrocks.lib.typemap import SourceColumn
+from mssql_starrocks.source.mssql import SourceError
+from mssql_starrocks.mapping.typemap import SourceColumn
 from mssql_starrocks.modes import MERGE, MODES, OVERWRITE, SYNC
 
 COLUMNS = [SourceColumn("id", "int", nullable=False, ordinal=1), SourceColumn("name", "nvarchar", max_length=50, ordinal=2),

@@ -1,6 +1,6 @@
 import pytest
 
-from mssql_starrocks.lib.names import NameCollisionError, map_names, to_target_name
+from mssql_starrocks.mapping.names import NameCollisionError, map_names, to_target_name
 
 
 @pytest.mark.parametrize("source,target", [

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib.typemap import SourceColumn
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.mapping.typemap import SourceColumn
 from mssql_starrocks.modes.base import select_list
 
 COLUMNS = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from mssql_starrocks.lib.mssql import MssqlClient
+from mssql_starrocks.source.mssql import MssqlClient
 from mssql_starrocks_tests import e2e
 
 DB = "skew"

@@ -17,7 +17,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mssql_starrocks.lib import names, typemap
+from mssql_starrocks.mapping import names
+from mssql_starrocks.mapping import typemap
 
 DEFAULT_TABLES_FILE = "tables.yaml"
 TABLES_FILE_ENV = "MSSQL_STARROCKS_TABLES_FILE"

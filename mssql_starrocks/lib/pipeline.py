@@ -9,7 +9,7 @@
    (watermark / change-tracking version) the rows reach.
 3. to_starrocks: the Iceberg snapshot -> StarRocks, by Stream Load from Spark: changed rows as
    idempotent upserts/deletes with labels keyed by the snapshot, or a full reload into a
-   staging table swapped in atomically (see sr_load).
+   staging table swapped in atomically (see target/stream_load).
 
 Schema changes are checked against the targets before anything is read (see evolution).
 """
@@ -20,13 +20,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mssql_starrocks.lib import evolution, sr_load, splits, state
-from mssql_starrocks.lib import iceberg as ice
-from mssql_starrocks.lib import schema as sch
+from mssql_starrocks.mapping import evolution
+from mssql_starrocks.target import stream_load
+from mssql_starrocks.source import splits
+from mssql_starrocks.lake import state
+from mssql_starrocks.lake import iceberg as ice
+from mssql_starrocks.mapping import schema as sch
 from mssql_starrocks.lib.config import TablePlan, check_against_source
-from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, TableNotFound
-from mssql_starrocks.lib.names import quote_backtick
-from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
+from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings, TableNotFound
+from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.target.starrocks import StarRocksClient, StarRocksSettings
 from mssql_starrocks.modes import MERGE, OVERWRITE, base as modes_base
 
 RAW_SUFFIX = "__raw"
@@ -345,20 +348,20 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     database, table = plan.namespace, plan.table
     client.ensure_database(database)
     deltas = plan.mode.applies_deltas
-    loaded_id = sr_load.loaded_snapshot(client, database, table) if deltas else None
+    loaded_id = stream_load.loaded_snapshot(client, database, table) if deltas else None
     mode, reason, outcome = state.RUN_FULL, plan.mode.reason_for_full(), None
     if deltas:
         mode, reason, outcome = _try_delta(spark, client, plan, source, raw_table(iceberg, plan), snap,
                                            schema_plan, loaded_id, log)
     if outcome is None:
-        outcome = sr_load.full_reload(
+        outcome = stream_load.full_reload(
             spark, client=client, source=source, snapshot=snap, schema_plan=schema_plan, database=database,
             table=table, model=plan.starrocks.model, buckets=plan.starrocks.buckets,
             replication_num=plan.starrocks.replication_num, comment=plan.spec.description, run_id=run_id,
             table_label=plan.source_label, log=log)
         mode = state.RUN_FULL
     if deltas:
-        sr_load.record_snapshot(client, database, table, snap["snapshot_id"], run_id)
+        stream_load.record_snapshot(client, database, table, snap["snapshot_id"], run_id)
     rows = client.count(database, table)
     elapsed = time.monotonic() - started
     return StepResult({
@@ -393,7 +396,7 @@ def check_lengths(spark, source: str, snapshot_id: int, schema_plan: sch.TableSc
     """
     from pyspark.sql import functions as F
 
-    from mssql_starrocks.lib import typemap
+    from mssql_starrocks.mapping import typemap
 
     limited = [c for c in schema_plan.columns
                if c.starrocks_type in (f"VARCHAR({typemap.STARROCKS_MAX_VARCHAR})",
@@ -420,12 +423,12 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
     if loaded_id is None or not client.table_exists(database, table):
         return state.RUN_FULL, "first load into StarRocks", None
     if loaded_id == snap["snapshot_id"]:
-        return state.RUN_DELTA, "already at this snapshot", sr_load.LoadOutcome([], "")
-    chain = sr_load.delta_chain(spark, source, loaded_id, snap["snapshot_id"])
+        return state.RUN_DELTA, "already at this snapshot", stream_load.LoadOutcome([], "")
+    chain = stream_load.delta_chain(spark, source, loaded_id, snap["snapshot_id"])
     if chain is None:
         return state.RUN_FULL, f"snapshot {loaded_id} is not an ancestor of {snap['snapshot_id']}", None
     if not chain:
-        return state.RUN_DELTA, "no rows changed since the loaded snapshot (only compacted)", sr_load.LoadOutcome([], "")
+        return state.RUN_DELTA, "no rows changed since the loaded snapshot (only compacted)", stream_load.LoadOutcome([], "")
     if not all(state.is_delta(s["summary"]) for s in chain):
         return state.RUN_FULL, "a full reload happened in Iceberg since the last load", None
     live_columns = dict(client.columns(database, table))
@@ -437,14 +440,14 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
         log(f"{plan.source_label}: {stmt}")
         client.execute(stmt)
         client.wait_schema_change(database, table)
-    frame = sr_load.delta_frame(spark, source=source, snapshot_id=snap["snapshot_id"], raw_table=landing, chain=chain,
+    frame = stream_load.delta_frame(spark, source=source, snapshot_id=snap["snapshot_id"], raw_table=landing, chain=chain,
                                 schema_plan=schema_plan)
     if frame is None:
         return state.RUN_FULL, "a landing snapshot behind the delta is missing", None
     frame = frame.cache()
     count = frame.count()
     partitions = splits.wanted_splits(count, 1, "auto")
-    outcome = sr_load.apply_delta(frame, client=client, database=database, table=table,
+    outcome = stream_load.apply_delta(frame, client=client, database=database, table=table,
                                   target_snapshot_id=snap["snapshot_id"], schema_plan=schema_plan,
                                   partitions=partitions, table_label=plan.source_label)
     frame.unpersist()

@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from mssql_starrocks.lib import state
-from mssql_starrocks.lib.names import quote_tsql
-from mssql_starrocks.lib.mssql import SourceError
+from mssql_starrocks.lake import state
+from mssql_starrocks.mapping.names import quote_tsql
+from mssql_starrocks.source.mssql import SourceError
 
 if TYPE_CHECKING:
     from mssql_starrocks.lib.config import TablePlan
-    from mssql_starrocks.lib.mssql import MssqlClient
-    from mssql_starrocks.lib.schema import TableSchemaPlan
+    from mssql_starrocks.source.mssql import MssqlClient
+    from mssql_starrocks.mapping.schema import TableSchemaPlan
 
 
 class ModeError(ValueError):

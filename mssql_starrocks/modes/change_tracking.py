@@ -8,9 +8,9 @@ whole table is read again; deletes come from Change Tracking itself.
 
 from __future__ import annotations
 
-from mssql_starrocks.lib import state
-from mssql_starrocks.lib.mssql import SourceError
-from mssql_starrocks.lib.names import quote_tsql
+from mssql_starrocks.lake import state
+from mssql_starrocks.source.mssql import SourceError
+from mssql_starrocks.mapping.names import quote_tsql
 from mssql_starrocks.modes.base import ExtractPlan, LoadMode, full_query, select_list, source_table
 from mssql_starrocks.modes.watermark import WatermarkMode
 

@@ -7,7 +7,7 @@ unless SQL Server's row count moved since the extract. Spark Connect can run it.
 
 from __future__ import annotations
 
-from mssql_starrocks.lib import state
+from mssql_starrocks.lake import state
 from mssql_starrocks.modes.base import ExtractPlan, LoadMode, full_query
 
 

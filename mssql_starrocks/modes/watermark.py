@@ -15,10 +15,10 @@ delete_detection a delta also marks keys gone from SQL Server (a full key scan).
 
 from __future__ import annotations
 
-from mssql_starrocks.lib import state
-from mssql_starrocks.lib.mssql import SourceError
-from mssql_starrocks.lib.names import quote_tsql
-from mssql_starrocks.lib.typemap import datetime_text
+from mssql_starrocks.lake import state
+from mssql_starrocks.source.mssql import SourceError
+from mssql_starrocks.mapping.names import quote_tsql
+from mssql_starrocks.mapping.typemap import datetime_text
 from mssql_starrocks.modes.base import ExtractPlan, LoadMode, ModeError, base_type, full_query, select_list, source_table
 
 ROWVERSION_TYPES = ("timestamp", "rowversion")

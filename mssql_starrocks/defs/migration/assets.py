@@ -20,10 +20,10 @@ from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.config import TablesFileError
 from mssql_starrocks.lib.locks import TableBusyError
-from mssql_starrocks.lib.mssql import SourceError
-from mssql_starrocks.lib.schema import SchemaError, TableSchemaPlan
-from mssql_starrocks.lib.sr_load import StarRocksLoadFailed
-from mssql_starrocks.lib.starrocks import StarRocksAccessDenied
+from mssql_starrocks.source.mssql import SourceError
+from mssql_starrocks.mapping.schema import SchemaError, TableSchemaPlan
+from mssql_starrocks.target.stream_load import StarRocksLoadFailed
+from mssql_starrocks.target.starrocks import StarRocksAccessDenied
 from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys, table_lock_name, table_pool
 
 

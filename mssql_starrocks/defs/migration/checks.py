@@ -7,7 +7,7 @@ iceberg:   full load: rows in the Iceberg snapshot = rows in the landing snapsho
            merge: rows in the Iceberg snapshot = SQL Server's row count at extract time.
 starrocks: COUNT(*) of the live StarRocks table = rows in the current Iceberg snapshot.
 profile:   per column, SQL Server vs StarRocks: non-null counts, MIN/MAX of exact numeric and
-           DATE columns, distinct keys (one aggregate query each side, see lib/profile.py).
+           DATE columns, distinct keys (one aggregate query each side, see mapping/profile.py).
 
 Exact comparisons fail the check with ERROR severity (blocking the next layer). Comparisons that
 rows written to SQL Server during the run can legitimately disturb (delta ranges, a merged
@@ -18,10 +18,10 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from mssql_starrocks.defs.migration.resources import IcebergResource, MssqlResource, SparkResource, StarRocksResource
-from mssql_starrocks.lib import state
-from mssql_starrocks.lib import profile as prof
-from mssql_starrocks.lib.names import quote_backtick
-from mssql_starrocks.lib import iceberg as ice
+from mssql_starrocks.lake import state
+from mssql_starrocks.mapping import profile as prof
+from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.lake import iceberg as ice
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys

@@ -21,11 +21,11 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
 from mssql_starrocks import settings as env_settings
-from mssql_starrocks.lib import iceberg as ice
+from mssql_starrocks.lake import iceberg as ice
 from mssql_starrocks.lib import locks
-from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
+from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
 from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR, build_session, check_spark_connect, jar_paths
-from mssql_starrocks.lib.starrocks import DEFAULT_LOAD_MAX_MB, StarRocksClient, StarRocksSettings
+from mssql_starrocks.target.starrocks import DEFAULT_LOAD_MAX_MB, StarRocksClient, StarRocksSettings
 from mssql_starrocks.lib.tables import configured_tables
 
 

@@ -12,7 +12,7 @@ import json
 import dagster as dg
 
 from mssql_starrocks.defs.migration.resources import MssqlResource
-from mssql_starrocks.lib.mssql import SourceError
+from mssql_starrocks.source.mssql import SourceError
 from mssql_starrocks.lib.tables import configured_tables, table_keys
 
 

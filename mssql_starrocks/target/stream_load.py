@@ -25,11 +25,11 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from mssql_starrocks.lib import iceberg as ice
-from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib import state
-from mssql_starrocks.lib.names import quote_backtick
-from mssql_starrocks.lib.starrocks import (
+from mssql_starrocks.lake import iceberg as ice
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.lake import state
+from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.target.starrocks import (
     STAGING_MARK, StarRocksClient, StarRocksLoadError, StarRocksSettings, make_label, stream_load,
 )
 
@@ -108,7 +108,7 @@ def _make_loader(settings: StarRocksSettings, database: str, table: str, label_p
         import pyarrow as pa
         from pyspark import TaskContext
 
-        from mssql_starrocks.lib.sr_json import join_arrays, rows_json
+        from mssql_starrocks.target.json_rows import join_arrays, rows_json
 
         part = TaskContext.get().partitionId()
         results: list[dict] = []

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from mssql_starrocks.lib.names import quote_backtick as q
-from mssql_starrocks.lib.typemap import datetime_text
+from mssql_starrocks.mapping.names import quote_backtick as q
+from mssql_starrocks.mapping.typemap import datetime_text
 
 STAGING_MARK = "__load_"
 

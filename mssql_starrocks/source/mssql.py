@@ -14,7 +14,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from mssql_starrocks.lib import names, typemap
+from mssql_starrocks.mapping import names
+from mssql_starrocks.mapping import typemap
 
 ISOLATION_SQL = {
     "read_committed": "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",

@@ -58,7 +58,7 @@ def join_arrays(bodies: Iterable[bytes]) -> bytes:
 
 
 def _by_rows(batch, renamed: dict[str, str]) -> bytes:
-    from mssql_starrocks.lib.starrocks import json_chunks
+    from mssql_starrocks.target.starrocks import json_chunks
 
     names = [renamed.get(n, n) for n in batch.schema.names]
     return b"".join(json_chunks(dict(zip(names, row.values())) for row in batch.to_pylist()))

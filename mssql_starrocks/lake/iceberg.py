@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mssql_starrocks.lib import state
+from mssql_starrocks.lake import state
 
 # The local catalog's directory unless ICEBERG_LOCAL_DIR names another: .local/iceberg in the project.
 DEFAULT_LOCAL_DIR = str(Path(__file__).resolve().parents[2] / ".local" / "iceberg")
@@ -226,7 +226,7 @@ def compact(spark, qualified: str, *, target_file_size_bytes: int, min_input_fil
 
     Like any other writer's, its snapshot carries none of this project's summary entries;
     readers of state and counts look past it (`last_own_snapshot`), and the StarRocks load
-    sees no change in it (`sr_load.delta_chain`). Returns the counts and the files before/after.
+    sees no change in it (`target.stream_load.delta_chain`). Returns the counts and the files before/after.
     """
     before = current_snapshot(spark, qualified)
     if before is None:

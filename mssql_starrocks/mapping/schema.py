@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from mssql_starrocks.lib import names, typemap
-from mssql_starrocks.lib.names import quote_backtick
+from mssql_starrocks.mapping import names
+from mssql_starrocks.mapping import typemap
+from mssql_starrocks.mapping.names import quote_backtick
 
 SCHEMA_PROPERTY = "mssql_starrocks.columns"
 

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from mssql_starrocks.lib.names import quote_tsql
+from mssql_starrocks.mapping.names import quote_tsql
 
 ROWS_PER_SPLIT = 250_000
 MAX_SPLITS_PER_CORE = 4

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from mssql_starrocks.lib.names import quote_backtick, quote_tsql
-from mssql_starrocks.lib.schema import TableSchemaPlan
+from mssql_starrocks.mapping.names import quote_backtick, quote_tsql
+from mssql_starrocks.mapping.schema import TableSchemaPlan
 
 EXACT_RANGE_TYPES = {"tinyint", "smallint", "int", "bigint", "decimal", "numeric", "money", "smallmoney", "date"}
 

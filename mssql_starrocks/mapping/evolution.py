@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from mssql_starrocks.lib.schema import ColumnPlan, SchemaError, TableSchemaPlan
+from mssql_starrocks.mapping.schema import ColumnPlan, SchemaError, TableSchemaPlan
 
 
 class IncompatibleSchemaChange(SchemaError):
@@ -130,7 +130,7 @@ def diff(old: TableSchemaPlan, new: TableSchemaPlan) -> SchemaChange:
 
 
 def iceberg_ddl(table: str, change: SchemaChange) -> list[str]:
-    from mssql_starrocks.lib.names import quote_backtick
+    from mssql_starrocks.mapping.names import quote_backtick
 
     stmts = [f"ALTER TABLE {table} ADD COLUMN {quote_backtick(c.name)} {c.spark_type}" for c in change.added]
     stmts += [f"ALTER TABLE {table} ALTER COLUMN {quote_backtick(new.name)} TYPE {new.spark_type}"
@@ -139,7 +139,7 @@ def iceberg_ddl(table: str, change: SchemaChange) -> list[str]:
 
 
 def starrocks_ddl(database: str, table: str, change: SchemaChange) -> list[str]:
-    from mssql_starrocks.lib.names import quote_backtick as q
+    from mssql_starrocks.mapping.names import quote_backtick as q
 
     target = f"{q(database)}.{q(table)}"
     stmts = [f"ALTER TABLE {target} ADD COLUMN {q(c.name)} {c.starrocks_type} NULL" for c in change.added]
