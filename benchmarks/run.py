@@ -396,7 +396,9 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
 
     from mssql_starrocks.lib import config as cfg
     from mssql_starrocks.lake import iceberg as ice
+    from mssql_starrocks.lake import commits
     from mssql_starrocks.lib import pipeline
+    from mssql_starrocks.source import extract
     from mssql_starrocks.target import stream_load
     from mssql_starrocks.mapping import schema as sch
     from mssql_starrocks.source.mssql import MssqlClient
@@ -412,7 +414,7 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     catalog = ice.IcebergSettings(catalog_type="local", local_dir=str(work / "iceberg"))
     catalog.attach(spark)
     jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
-    cores = pipeline.spark_cores(spark)
+    cores = extract.spark_cores(spark)
     meter = CpuMeter(jvm_pid, standin_pids)
     memory = MemorySampler(jvm_pid)
 
@@ -447,7 +449,7 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
 
     def seed_starrocks(table: str, rows: int):
         """Phase 5: Iceberg -> Spark -> StarRocks by JDBC batch insert (Connector/J, rewriteBatchedStatements)."""
-        schema_plan = pipeline.source_schema(client, plans["main" if table == TABLE else "warmup"])
+        schema_plan = extract.source_schema(client, plans["main" if table == TABLE else "warmup"])
         sr_client.ensure_database("seed")
         sr_client.drop_table("seed", table)
         sr_client.execute(sch.starrocks_create_table(schema_plan, "seed", table, model=model, buckets=None,
@@ -501,8 +503,8 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
         ours(plans["warmup"], args.warmup_rows)
 
     # --- ceiling 1: the SQL Server stand-in's drain rate through mssql-jdbc --------------------
-    schema_plan = pipeline.source_schema(client, plan)
-    split = pipeline.plan_extract_splits(spark, client, plan, schema_plan, n)
+    schema_plan = extract.source_schema(client, plan)
+    split = extract.plan_extract_splits(spark, client, plan, schema_plan, n)
     ceilings: dict[str, dict] = {}
     drains = [("1 connection", ())]
     if split.count > 1:
@@ -536,7 +538,7 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
 
     # --- ceiling 2: the StarRocks stand-in's Stream Load rate, pre-built bodies ---------------
     iceberg_table = pipeline.iceberg_table(catalog, plan)
-    target_plan = pipeline.table_schema(spark, iceberg_table, plan)
+    target_plan = commits.table_schema(spark, iceberg_table, plan.source_label)
     k = max(1, min(n, args.ceiling_rows))
     frame = spark.table(iceberg_table)
     arrow_rows = collect_arrow(frame.select(*stream_load._ordered(frame, target_plan)).limit(k))

@@ -24,7 +24,7 @@ def test_the_automatic_split_balances_a_skewed_key(devservers, spark, tmp_path):
     run("INSERT INTO dbo.events (id, payload) SELECT CAST(value AS BIGINT) * 2000000, CONCAT(N'sparse ', value) "
         "FROM GENERATE_SERIES(1, 1000)")
 
-    from mssql_starrocks.lib import pipeline
+    from mssql_starrocks.source import extract
     from mssql_starrocks.lib.config import load_plans
     from mssql_starrocks.settings import mssql_settings
 
@@ -33,12 +33,12 @@ def test_the_automatic_split_balances_a_skewed_key(devservers, spark, tmp_path):
                            "extract: {num_partitions: 4}}\n")
     (plan,) = load_plans(tables_file)
     client = MssqlClient(mssql_settings(devservers).with_database(DB))
-    schema_plan = pipeline.source_schema(client, plan)
-    split = pipeline.plan_extract_splits(spark, client, plan, schema_plan, client.row_count("dbo", "events"))
+    schema_plan = extract.source_schema(client, plan)
+    split = extract.plan_extract_splits(spark, client, plan, schema_plan, client.row_count("dbo", "events"))
     assert split.column == "id" and split.count == 4
 
     # The extract's own JDBC read, with the extract's own predicates.
-    df = pipeline.jdbc_frame(spark, client, plan, "SELECT id FROM dbo.events", list(split.predicates))
+    df = extract.jdbc_frame(spark, client, plan, "SELECT id FROM dbo.events", list(split.predicates))
     sizes = [r[1] for r in df.groupBy(F.spark_partition_id()).count().orderBy(F.spark_partition_id()).collect()]
     assert sum(sizes) == 10000 and df.select("id").distinct().count() == 10000  # every row exactly once
     assert len(sizes) == 4

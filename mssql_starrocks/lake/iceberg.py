@@ -134,6 +134,14 @@ def last_own_snapshot(spark, qualified: str) -> dict[str, Any] | None:
     return _snapshot_row(rows[0]) if rows else None
 
 
+def committed_state(spark, qualified: str) -> dict[str, str]:
+    """The summary of the Iceberg table's last snapshot this project committed ({} if none)."""
+    if not table_exists(spark, qualified):
+        return {}
+    snap = last_own_snapshot(spark, qualified)
+    return dict(snap["summary"]) if snap else {}
+
+
 def snapshot_by_id(spark, qualified: str, snapshot_id: int) -> dict[str, Any]:
     rows = spark.sql(
         f"SELECT snapshot_id, committed_at, operation, summary FROM {qualified}.snapshots "

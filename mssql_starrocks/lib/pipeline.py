@@ -20,17 +20,18 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mssql_starrocks.mapping import evolution
-from mssql_starrocks.target import stream_load
-from mssql_starrocks.source import splits
-from mssql_starrocks.lake import state
+from mssql_starrocks.lake import commits, state
 from mssql_starrocks.lake import iceberg as ice
+from mssql_starrocks.lib.config import TablePlan
+from mssql_starrocks.mapping import evolution
 from mssql_starrocks.mapping import schema as sch
-from mssql_starrocks.lib.config import TablePlan, check_against_source
-from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings, TableNotFound
 from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.modes import base as modes_base
+from mssql_starrocks.source import splits
+from mssql_starrocks.source.extract import jdbc_frame, plan_extract_splits, source_schema
+from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
+from mssql_starrocks.target import stream_load
 from mssql_starrocks.target.starrocks import StarRocksClient, StarRocksSettings
-from mssql_starrocks.modes import MERGE, OVERWRITE, base as modes_base
 
 RAW_SUFFIX = "__raw"
 MAX_LISTED_LOADS = 100
@@ -52,60 +53,12 @@ def iceberg_table(iceberg: ice.IcebergSettings, plan: TablePlan) -> str:
     return iceberg.table_name(plan.namespace, plan.table)
 
 
-def source_schema(client: MssqlClient, plan: TablePlan) -> sch.TableSchemaPlan:
-    """The target schema from the live catalog, after checking the table and the key, watermark
-    and partition columns the tables file names exist there."""
-    try:
-        live = client.columns(plan.source_schema, plan.source_table)
-    except TableNotFound:
-        check_against_source(plan, None, client.settings.display)
-        raise
-    check_against_source(plan, [c.name for c in live], client.settings.display)
-    excluded = set(plan.spec.exclude_columns)
-    columns = [c for c in live if c.name not in excluded]
-    return sch.build(plan.source_label, columns, key_columns=list(plan.spec.key_columns), rename=dict(plan.spec.rename))
-
-
-def committed_state(spark, qualified: str) -> dict[str, str]:
-    """The summary of the Iceberg table's last snapshot this project committed ({} if none)."""
-    if not ice.table_exists(spark, qualified):
-        return {}
-    snap = ice.last_own_snapshot(spark, qualified)
-    return dict(snap["summary"]) if snap else {}
-
-
 # --- 1. extract ------------------------------------------------------------------------------
-def spark_cores(spark) -> int:
-    try:
-        return int(spark.sparkContext.defaultParallelism)
-    except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
-        return int(spark.conf.get("spark.default.parallelism", "4"))
-
-
-def plan_extract_splits(spark, client: MssqlClient, plan: TablePlan, schema_plan: sch.TableSchemaPlan,
-                        row_count: int) -> splits.SplitPlan:
-    types = {c.source_name: (c.source_type or "").split("(")[0].lower() for c in schema_plan.data_columns}
-    n = splits.wanted_splits(row_count, spark_cores(spark), plan.extract.num_partitions)
-    return splits.plan_splits(client, schema=plan.source_schema, table=plan.source_table,
-                              column=plan.spec.partition_column, key_columns=plan.spec.key_columns,
-                              column_types=types, row_count=row_count, n=n,
-                              explicit=isinstance(plan.extract.num_partitions, int))
-
-
-def jdbc_frame(spark, client: MssqlClient, plan: TablePlan, query: str, predicates: list[str]):
-    options = client.settings.jdbc_options(fetch_size=plan.extract.fetch_size, isolation=plan.extract.isolation)
-    subquery = f"({query}) AS src"
-    if predicates:
-        props = {k: v for k, v in options.items() if k != "url"}
-        return spark.read.jdbc(options["url"], subquery, predicates=predicates, properties=props)
-    return spark.read.format("jdbc").options(**options).option("dbtable", subquery).load()
-
-
 def _targets_schema(spark, iceberg: ice.IcebergSettings, plan: TablePlan) -> sch.TableSchemaPlan | None:
     target = iceberg_table(iceberg, plan)
     if not ice.table_exists(spark, target):
         return None
-    return table_schema(spark, target, plan)
+    return commits.table_schema(spark, target, plan.source_label)
 
 
 def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: TablePlan, run_id: str,
@@ -126,7 +79,7 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
             warn(f"{plan.source_label}: {line}")
     schema_plan = change.merged if change is not None else live
     mode = plan.mode
-    committed = committed_state(spark, iceberg_table(iceberg, plan))
+    committed = ice.committed_state(spark, iceberg_table(iceberg, plan))
     what = mode.plan_extract(client, plan, schema_plan, committed,
                              schema_changed=bool(change and (change.added or change.widened)))
     source_count = client.row_count(plan.source_schema, plan.source_table)
@@ -152,17 +105,10 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
 
     iceberg.ensure_namespace(spark, plan.namespace)
     target = raw_table(iceberg, plan)
-    writer = (df.writeTo(target).using("iceberg")
-              .tableProperty("format-version", "2")
-              .tableProperty("write.parquet.compression-codec", "zstd")
-              .tableProperty(sch.SCHEMA_PROPERTY, schema_plan.to_property())
-              .option("snapshot-property." + state.RUN_ID, run_id)
-              .option("snapshot-property." + state.SOURCE_COUNT, str(source_count)))
-    for key, value in mode.landing_summary(what).items():
-        writer = writer.option("snapshot-property." + key, value)
+    summary = {state.RUN_ID: run_id, state.SOURCE_COUNT: str(source_count), **mode.landing_summary(what)}
     if change_count is not None:
-        writer = writer.option("snapshot-property." + state.CHANGE_COUNT, str(change_count))
-    writer.createOrReplace()
+        summary[state.CHANGE_COUNT] = str(change_count)
+    commits.write_landing(df, target, schema_plan, summary)
     snap = ice.snapshot_of_run(spark, target, run_id)
     detected = 0
     if detecting:
@@ -218,14 +164,12 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
                log: Log) -> StepResult:
     """The landing snapshot -> the Iceberg table: atomic overwrite (full) or MERGE by key (delta),
     in one commit whose summary carries the run id, the source count and the extract's state."""
-    from pyspark.sql import functions as F
-
     started = time.monotonic()
     iceberg.attach(spark)
     source = raw_table(iceberg, plan)
     raw_snap = ice.snapshot_by_id(spark, source, raw_snapshot_id)
     summary = raw_snap["summary"]
-    landed_plan = table_schema(spark, source, plan)
+    landed_plan = commits.table_schema(spark, source, plan.source_label)
     target = iceberg_table(iceberg, plan)
     kind = summary.get(state.KIND, state.RUN_FULL)
     props = {
@@ -241,39 +185,13 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
     if created:
         log(f"{plan.source_label}: creating Iceberg table {target}")
         iceberg.ensure_namespace(spark, plan.namespace)
-        cols = ", ".join(f"{quote_backtick(c.name)} {c.spark_type}" for c in landed_plan.columns)
-        spark.sql(
-            f"CREATE TABLE {target} ({cols}) USING iceberg TBLPROPERTIES ("
-            f"'format-version'='2', 'write.parquet.compression-codec'='zstd', "
-            f"'write.target-file-size-bytes'='{iceberg.target_file_size_bytes}', "
-            f"'{sch.SCHEMA_PROPERTY}'='{_sql_string(landed_plan.to_property())}')"
-        )
-        if landed_plan.key_columns:
-            # Files sorted by key, so MERGEs and readers prune by key. Sorted within each write
-            # task, not range-shuffled: the extract's splits are already key ranges (quantiles of
-            # the key), so the files cover disjoint key ranges without a shuffle of the table.
-            spark.sql(f"ALTER TABLE {target} WRITE LOCALLY ORDERED BY "
-                      + ", ".join(quote_backtick(k) for k in landed_plan.key_columns))
+        commits.create_table(spark, target, landed_plan, target_file_size_bytes=iceberg.target_file_size_bytes)
     else:
-        change = evolution.diff(table_schema(spark, target, plan), landed_plan)
-        for stmt in evolution.iceberg_ddl(target, change):
-            log(f"{plan.source_label}: {stmt}")
-            spark.sql(stmt)
-        spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES "
-                  f"('{sch.SCHEMA_PROPERTY}'='{_sql_string(change.merged.to_property())}')")
-        landed_plan = change.merged
-    df = spark.read.option("snapshot-id", str(raw_snapshot_id)).table(source)
-    columns = [F.col(quote_backtick(c.name)) if c.name in df.columns else F.lit(None).cast(c.spark_type).alias(c.name)
-               for c in landed_plan.columns]
-    commit = plan.mode.iceberg_commit(kind, table_created=created)
-    if commit == OVERWRITE:
-        rows = df.where(F.col(state.CHANGE_OP) != "D") if state.CHANGE_OP in df.columns else df
-        writer = rows.select(*columns).writeTo(target)
-        for key, value in props.items():
-            writer = writer.option("snapshot-property." + key, value)
-        writer.overwrite(F.lit(True))  # every row replaced in one atomic commit
-    else:
-        _merge(spark, df, columns, landed_plan, target, props, full_sync=commit != MERGE)
+        landed_plan = commits.evolve_table(spark, target, landed_plan,
+                                           log=lambda stmt: log(f"{plan.source_label}: {stmt}"))
+    landed = spark.read.option("snapshot-id", str(raw_snapshot_id)).table(source)
+    commits.commit(spark, landed, landed_plan, target, props,
+                   how=plan.mode.iceberg_commit(kind, table_created=created))
     snap = ice.snapshot_of_run(spark, target, run_id)
     elapsed = time.monotonic() - started
     return StepResult({
@@ -291,45 +209,6 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
     }, landed_plan)
 
 
-def _merge(spark, df, columns, schema_plan: sch.TableSchemaPlan, target: str, props: dict[str, str],
-           full_sync: bool = False) -> None:
-    """MERGE the landed changes by key, committing `props` in the same snapshot's summary.
-
-    Columns dropped in SQL Server are not updated, so a row keeps the last value it had there;
-    with full_sync the landing is the whole table and target rows missing from it are deleted.
-    """
-    from pyspark.sql import functions as F
-
-    view = f"landing_{abs(hash((target, props[state.RAW_SNAPSHOT])))}"
-    df.select(*columns, F.col(state.CHANGE_OP)).createOrReplaceTempView(view)
-    keys = " AND ".join(f"t.{quote_backtick(k)} = s.{quote_backtick(k)}" for k in schema_plan.key_columns)
-    names = [quote_backtick(c.name) for c in schema_plan.columns]
-    updated = [quote_backtick(c.name) for c in schema_plan.columns if not c.dropped]
-    op = quote_backtick(state.CHANGE_OP)
-    sql = (
-        f"MERGE INTO {target} t USING {view} s ON {keys} "
-        f"WHEN MATCHED AND s.{op} = 'D' THEN DELETE "
-        f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{n} = s.{n}' for n in updated)} "
-        f"WHEN NOT MATCHED AND s.{op} <> 'D' THEN INSERT ({', '.join(names)}) "
-        f"VALUES ({', '.join(f's.{n}' for n in names)})"
-        + (" WHEN NOT MATCHED BY SOURCE THEN DELETE" if full_sync else "")
-    )
-    ice.with_commit_properties(spark, props, lambda: spark.sql(sql))
-    spark.catalog.dropTempView(view)
-
-
-def table_schema(spark, qualified: str, plan: TablePlan) -> sch.TableSchemaPlan:
-    rows = spark.sql(f"SHOW TBLPROPERTIES {qualified} ('{sch.SCHEMA_PROPERTY}')").collect()
-    value = rows[0]["value"] if rows else None
-    if not value or value.startswith("Table "):
-        raise RuntimeError(f"{qualified} has no {sch.SCHEMA_PROPERTY} property; re-run the extract for {plan.source_label}")
-    return sch.TableSchemaPlan.from_property(plan.source_label, value)
-
-
-def _sql_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
-
-
 # --- 3. StarRocks ----------------------------------------------------------------------------
 def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSettings, plan: TablePlan,
                  run_id: str, log: Log) -> StepResult:
@@ -342,8 +221,8 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     snap = ice.current_snapshot(spark, source)
     if snap is None:
         raise RuntimeError(f"{source} has no snapshot yet; materialize the Iceberg asset of {plan.source_label} first")
-    schema_plan = table_schema(spark, source, plan)
-    check_lengths(spark, source, snap["snapshot_id"], schema_plan)
+    schema_plan = commits.table_schema(spark, source, plan.source_label)
+    stream_load.check_lengths(spark, source, snap["snapshot_id"], schema_plan)
     client = StarRocksClient(starrocks)
     database, table = plan.namespace, plan.table
     client.ensure_database(database)
@@ -386,34 +265,6 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
         "duration_s": round(elapsed, 3),
         "rows_per_s": round(outcome.loaded / elapsed, 1) if elapsed > 0 else 0.0,
     }, schema_plan)
-
-
-def check_lengths(spark, source: str, snapshot_id: int, schema_plan: sch.TableSchemaPlan) -> None:
-    """Refuse, by column, values longer than StarRocks can hold (only MAX types can be).
-
-    NVARCHAR(n)/VARBINARY(n) always fit their mapped types; VARCHAR(MAX), NVARCHAR(MAX), XML and
-    VARBINARY(MAX) can exceed StarRocks' 1048576-byte limit, which a load would reject row by row.
-    """
-    from pyspark.sql import functions as F
-
-    from mssql_starrocks.mapping import typemap
-
-    limited = [c for c in schema_plan.columns
-               if c.starrocks_type in (f"VARCHAR({typemap.STARROCKS_MAX_VARCHAR})",
-                                       f"VARBINARY({typemap.STARROCKS_MAX_VARBINARY})")]
-    if not limited:
-        return
-    df = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
-    row = df.select(*[F.max(F.octet_length(F.col(quote_backtick(c.name)))).alias(c.name) for c in limited]).collect()[0]
-    too_long = [(c, row[c.name]) for c in limited if row[c.name] is not None and row[c.name] > typemap.STARROCKS_MAX_VARCHAR]
-    if too_long:
-        detail = "; ".join(
-            f"column {c.name} ({c.source_type} -> {c.starrocks_type}) holds a value of {n:,} bytes" for c, n in too_long)
-        raise sch.SchemaError(
-            f"table {schema_plan.table_label}: {detail}, over StarRocks' maximum of "
-            f"{typemap.STARROCKS_MAX_VARCHAR:,} bytes per value. The Iceberg table holds it; StarRocks was not changed. "
-            "List the column under exclude_columns in the tables file to migrate the rest."
-        )
 
 
 def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, landing: str, snap: dict,

@@ -34,8 +34,7 @@ def measures(plan: TableSchemaPlan, starrocks_columns: set[str]) -> list[Measure
         src, dst = quote_tsql(c.source_name), quote_backtick(c.name)
         # Not COUNT(col): SQL Server refuses it on TEXT/NTEXT/IMAGE. Not SUM(CASE ...): NULL on an empty table.
         out.append(Measure(f"non-null {c.name}", f"COUNT_BIG(CASE WHEN {src} IS NOT NULL THEN 1 END)", f"COUNT({dst})"))
-        base = (c.source_type or "").split("(")[0].strip().lower()
-        if base in EXACT_RANGE_TYPES:
+        if c.base_type in EXACT_RANGE_TYPES:
             out.append(Measure(f"min {c.name}", f"MIN({src})", f"MIN({dst})"))
             out.append(Measure(f"max {c.name}", f"MAX({src})", f"MAX({dst})"))
     return out

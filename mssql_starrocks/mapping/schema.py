@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from mssql_starrocks.mapping import names
 from mssql_starrocks.mapping import typemap
-from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.mapping.names import backslash_escape, quote_backtick
 
 SCHEMA_PROPERTY = "mssql_starrocks.columns"
 
@@ -45,6 +45,11 @@ class ColumnPlan:
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
+
+    @property
+    def base_type(self) -> str:
+        """The SQL Server type without its length/precision, lower case ("" for audit columns)."""
+        return (self.source_type or "").split("(")[0].strip().lower()
 
 
 @dataclass(frozen=True)
@@ -165,4 +170,4 @@ def starrocks_create_table(plan: TableSchemaPlan, database: str, table: str, *, 
 
 
 def _sr_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + backslash_escape(text) + "'"

@@ -93,7 +93,7 @@ class LoadMode:
         if run_kind == state.RUN_DELTA:
             return MERGE
         # A full reload of a merged table synchronises by key: rows gone from SQL Server are
-        # deleted, columns dropped there keep their values (see pipeline._merge).
+        # deleted, columns dropped there keep their values (see lake/commits).
         return SYNC if self.merges_by_key and not table_created else OVERWRITE
 
     @property
@@ -133,5 +133,5 @@ def keys_query(plan: TablePlan, schema_plan: TableSchemaPlan) -> str:
 def base_type(schema_plan: TableSchemaPlan, source_column: str) -> str:
     for c in schema_plan.data_columns:
         if c.source_name == source_column:
-            return (c.source_type or "").split("(")[0].lower()
+            return c.base_type
     raise SourceError(f"table {schema_plan.table_label}: column [{source_column}] does not exist in SQL Server")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mssql_starrocks.lake import state
 from mssql_starrocks.source.mssql import SourceError
-from mssql_starrocks.mapping.names import quote_tsql
+from mssql_starrocks.mapping.names import quote_tsql, tsql_escape
 from mssql_starrocks.modes.base import ExtractPlan, LoadMode, full_query, select_list, source_table
 from mssql_starrocks.modes.watermark import WatermarkMode
 
@@ -23,7 +23,7 @@ class ChangeTrackingMode(LoadMode):
 
     def plan_extract(self, client, plan, schema_plan, committed, *, schema_changed) -> ExtractPlan:
         table = source_table(plan)
-        obj = table.replace("'", "''")
+        obj = tsql_escape(table)
         current, min_valid = client.query(
             f"SELECT CHANGE_TRACKING_CURRENT_VERSION(), CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(N'{obj}'))"
         )[0]

@@ -26,8 +26,9 @@ import uuid
 from dataclasses import dataclass
 
 from mssql_starrocks.lake import iceberg as ice
-from mssql_starrocks.mapping import schema as sch
 from mssql_starrocks.lake import state
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.mapping import typemap
 from mssql_starrocks.mapping.names import quote_backtick
 from mssql_starrocks.target.starrocks import (
     STAGING_MARK, StarRocksClient, StarRocksLoadError, StarRocksSettings, make_label, stream_load,
@@ -316,3 +317,30 @@ def apply_delta(df, *, client: StarRocksClient, database: str, table: str, targe
     if failed:
         raise StarRocksLoadFailed(table_label, failed, delta=True)
     return outcome
+
+
+def check_lengths(spark, source: str, snapshot_id: int, schema_plan: sch.TableSchemaPlan) -> None:
+    """Refuse, by column, values longer than StarRocks can hold (only MAX types can be).
+
+    NVARCHAR(n)/VARBINARY(n) always fit their mapped types; VARCHAR(MAX), NVARCHAR(MAX), XML and
+    VARBINARY(MAX) can exceed StarRocks' 1048576-byte limit, which a load would reject row by row.
+    """
+    from pyspark.sql import functions as F
+
+    
+    limited = [c for c in schema_plan.columns
+               if c.starrocks_type in (f"VARCHAR({typemap.STARROCKS_MAX_VARCHAR})",
+                                       f"VARBINARY({typemap.STARROCKS_MAX_VARBINARY})")]
+    if not limited:
+        return
+    df = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
+    row = df.select(*[F.max(F.octet_length(F.col(quote_backtick(c.name)))).alias(c.name) for c in limited]).collect()[0]
+    too_long = [(c, row[c.name]) for c in limited if row[c.name] is not None and row[c.name] > typemap.STARROCKS_MAX_VARCHAR]
+    if too_long:
+        detail = "; ".join(
+            f"column {c.name} ({c.source_type} -> {c.starrocks_type}) holds a value of {n:,} bytes" for c, n in too_long)
+        raise sch.SchemaError(
+            f"table {schema_plan.table_label}: {detail}, over StarRocks' maximum of "
+            f"{typemap.STARROCKS_MAX_VARCHAR:,} bytes per value. The Iceberg table holds it; StarRocks was not changed. "
+            "List the column under exclude_columns in the tables file to migrate the rest."
+        )

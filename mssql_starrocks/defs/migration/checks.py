@@ -18,13 +18,14 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from mssql_starrocks.defs.migration.resources import IcebergResource, MssqlResource, SparkResource, StarRocksResource
-from mssql_starrocks.lake import state
-from mssql_starrocks.mapping import profile as prof
-from mssql_starrocks.mapping.names import quote_backtick
 from mssql_starrocks.lake import iceberg as ice
+from mssql_starrocks.lake import state
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys
+from mssql_starrocks.mapping import profile as prof
+from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.source.extract import source_schema
 
 
 def _count_result(*, left_name: str, left: int | None, right_name: str, right: int | None,
@@ -112,7 +113,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         if not target.table_exists(plan.namespace, plan.table):
             return dg.AssetCheckResult(passed=False, description=f"starrocks {plan.namespace}.{plan.table} does not "
                                                                  "exist yet; materialize the asset first")
-        schema_plan = pipeline.source_schema(source, plan)
+        schema_plan = source_schema(source, plan)
         ms = prof.measures(schema_plan, {name for name, _ in target.columns(plan.namespace, plan.table)})
         target_table = f"{quote_backtick(plan.namespace)}.{quote_backtick(plan.table)}"
         src_sql, dst_sql = prof.profile_queries(ms, source_table=plan.source_qualified_tsql, target_table=target_table)
