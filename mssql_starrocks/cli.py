@@ -209,9 +209,8 @@ def plan(table: str, live: bool) -> None:
         columns = _mssql(p.database).columns(p.source_schema, p.source_table)
     else:
         columns = [c.to_source(i + 1) for i, c in enumerate(p.spec.columns)]
-    columns = [c for c in columns if c.name not in set(p.spec.exclude_columns)]
     try:
-        schema_plan = sch.build(p.source_label, columns, key_columns=list(p.spec.key_columns), rename=dict(p.spec.rename))
+        schema_plan = p.schema_plan(columns)
     except sch.SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{p.source_label} -> Iceberg {p.namespace}.{p.table} -> StarRocks {p.namespace}.{p.table} "

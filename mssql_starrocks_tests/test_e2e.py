@@ -119,12 +119,12 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     landing = raw["raw_table"].value
     assert landing == "lake.`demo_dbo`.`customers__raw`"
     snap = ice.snapshot_by_id(spark, landing, int(raw["raw_snapshot_id"].value))
-    assert snap["summary"][state.RUN_ID] == result.run_id
+    assert snap.summary[state.RUN_ID] == result.run_id
     files = spark.sql(f"SELECT COUNT(*) AS n, SUM(file_size_in_bytes) AS b FROM {landing}.files "
-                      f"VERSION AS OF {snap['snapshot_id']}").collect()[0]
+                      f"VERSION AS OF {snap.snapshot_id}").collect()[0]
     assert (raw["files"].value, raw["bytes"].value) == (files["n"], files["b"])
     assert raw["files"].value >= 1 and raw["splits"].value >= 1
-    assert spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).count() == source_rows
+    assert spark.read.option("snapshot-id", str(snap.snapshot_id)).table(landing).count() == source_rows
     assert raw["jdbc_url"].value.startswith("jdbc:sqlserver://") and devservers["MSSQL_PASSWORD"] not in str(raw)
     assert raw["schema_changes"].value == []
     assert "watermark" not in raw and "ct_version" not in raw  # a full table has no state
@@ -133,11 +133,11 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     table = ib["iceberg_table"].value
     assert table == "lake.`demo_dbo`.`customers`" and ib["commit_kind"].value == "full"
     isnap = ice.snapshot_by_id(spark, table, int(ib["snapshot_id"].value))
-    assert isnap["summary"][state.RUN_ID] == result.run_id
-    assert isnap["summary"]["mssql_starrocks.raw_snapshot_id"] == raw["raw_snapshot_id"].value
+    assert isnap.summary[state.RUN_ID] == result.run_id
+    assert isnap.summary["mssql_starrocks.raw_snapshot_id"] == raw["raw_snapshot_id"].value
     assert ib["dagster/row_count"].value == ib["raw_row_count"].value == source_rows
     files = spark.sql(f"SELECT COUNT(*) AS n, SUM(file_size_in_bytes) AS b FROM {table}.files "
-                      f"VERSION AS OF {isnap['snapshot_id']}").collect()[0]
+                      f"VERSION AS OF {isnap.snapshot_id}").collect()[0]
     assert (ib["files"].value, ib["bytes"].value) == (files["n"], files["b"])
     assert isinstance(ib["table_location"], dg.PathMetadataValue)
     assert ib["table_location"].value == ice.table_location(spark, table)
@@ -170,7 +170,7 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
                                        database="demo", user=devservers["MSSQL_USER"],
                                        password=devservers["MSSQL_PASSWORD"], encrypt=False))
     declared = {c.name: c.declared for c in client.columns("dbo", "customers")}
-    landed = dict(spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).dtypes)
+    landed = dict(spark.read.option("snapshot-id", str(snap.snapshot_id)).table(landing).dtypes)
     iceberg_types = dict(spark.table(table).dtypes)
     sr_types = dict(e2e.starrocks_rows(devservers, "SELECT column_name, column_type FROM information_schema.columns "
                                                    "WHERE table_schema = 'demo_dbo' AND table_name = 'customers'"))

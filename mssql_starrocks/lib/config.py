@@ -332,6 +332,15 @@ class TablePlan(BaseModel):
                    (("database", self.database), ("schema", self.spec.schema_), ("table", self.spec.name))}}
     tables_file: str | None = None  # where this entry came from, for messages
 
+    def schema_plan(self, columns: list[typemap.SourceColumn]):
+        """The targets' schema for these SQL Server columns: excluded columns left out, renames
+        and keys applied (raises SchemaError listing every problem)."""
+        from mssql_starrocks.mapping import schema as sch
+
+        excluded = set(self.spec.exclude_columns)
+        return sch.build(self.source_label, [c for c in columns if c.name not in excluded],
+                         key_columns=list(self.spec.key_columns), rename=dict(self.spec.rename))
+
     @property
     def mode(self):
         """The LoadMode of `load_mode` (mssql_starrocks.modes): what each run of the table does."""

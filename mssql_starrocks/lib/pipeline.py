@@ -112,10 +112,10 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
     snap = ice.snapshot_of_run(spark, target, run_id)
     detected = 0
     if detecting:
-        detected = spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(target).where(
+        detected = spark.read.option("snapshot-id", str(snap.snapshot_id)).table(target).where(
             F.col(state.CHANGE_OP) == "D").count()
     elapsed = time.monotonic() - started
-    rows = snap["total_records"]
+    rows = snap.total_records
     return StepResult({
         "source_row_count": source_count,
         "row_count": rows,
@@ -124,9 +124,9 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         **({"source_change_count": change_count, "detected_deletes": detected} if change_count is not None else {}),
         **{state.short(k): v for k, v in what.state.items()},
         "raw_table": target,
-        "raw_snapshot_id": snap["snapshot_id"],
-        "bytes": snap["total_bytes"],
-        "files": snap["total_files"],
+        "raw_snapshot_id": snap.snapshot_id,
+        "bytes": snap.total_bytes,
+        "files": snap.total_files,
         "splits": split.count,
         "split_column": split.column or "",
         "split_method": split.method,
@@ -156,7 +156,7 @@ def landing_snapshot_id(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan)
     iceberg.attach(spark)
     landing = raw_table(iceberg, plan)
     snap = ice.current_snapshot(spark, landing) if ice.table_exists(spark, landing) else None
-    return snap["snapshot_id"] if snap else None
+    return snap.snapshot_id if snap else None
 
 
 # --- 2. Iceberg ------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
     iceberg.attach(spark)
     source = raw_table(iceberg, plan)
     raw_snap = ice.snapshot_by_id(spark, source, raw_snapshot_id)
-    summary = raw_snap["summary"]
+    summary = raw_snap.summary
     landed_plan = commits.table_schema(spark, source, plan.source_label)
     target = iceberg_table(iceberg, plan)
     kind = summary.get(state.KIND, state.RUN_FULL)
@@ -195,16 +195,16 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
     snap = ice.snapshot_of_run(spark, target, run_id)
     elapsed = time.monotonic() - started
     return StepResult({
-        "row_count": snap["total_records"],
-        "raw_row_count": raw_snap["total_records"],
+        "row_count": snap.total_records,
+        "raw_row_count": raw_snap.total_records,
         "commit_kind": kind,
         "iceberg_table": target,
-        "snapshot_id": snap["snapshot_id"],
+        "snapshot_id": snap.snapshot_id,
         "table_location": ice.table_location(spark, target) or "",
-        "files": snap["total_files"],
-        "bytes": snap["total_bytes"],
+        "files": snap.total_files,
+        "bytes": snap.total_bytes,
         "duration_s": round(elapsed, 3),
-        "rows_per_s": round(raw_snap["total_records"] / elapsed, 1) if elapsed > 0 else 0.0,
+        "rows_per_s": round(raw_snap.total_records / elapsed, 1) if elapsed > 0 else 0.0,
         **{state.short(k): v for k, v in props.items() if k in state.SHOWN},
     }, landed_plan)
 
@@ -222,7 +222,7 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     if snap is None:
         raise RuntimeError(f"{source} has no snapshot yet; materialize the Iceberg asset of {plan.source_label} first")
     schema_plan = commits.table_schema(spark, source, plan.source_label)
-    stream_load.check_lengths(spark, source, snap["snapshot_id"], schema_plan)
+    stream_load.check_lengths(spark, source, snap.snapshot_id, schema_plan)
     client = StarRocksClient(starrocks)
     database, table = plan.namespace, plan.table
     client.ensure_database(database)
@@ -240,15 +240,15 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
             table_label=plan.source_label, log=log)
         mode = state.RUN_FULL
     if deltas:
-        stream_load.record_snapshot(client, database, table, snap["snapshot_id"], run_id)
+        stream_load.record_snapshot(client, database, table, snap.snapshot_id, run_id)
     rows = client.count(database, table)
     elapsed = time.monotonic() - started
     return StepResult({
         "row_count": rows,
         "load_kind": mode,
         "load_reason": reason,
-        "iceberg_snapshot_id": snap["snapshot_id"],
-        "iceberg_row_count": snap["total_records"],
+        "iceberg_snapshot_id": snap.snapshot_id,
+        "iceberg_row_count": snap.total_records,
         # The snapshot a delta started from (absent when StarRocks had none loaded).
         **({"previous_snapshot_id": loaded_id} if loaded_id else {}),
         "starrocks_table": f"{database}.{table}",
@@ -267,20 +267,20 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     }, schema_plan)
 
 
-def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, landing: str, snap: dict,
+def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, landing: str, snap: ice.Snapshot,
                schema_plan: sch.TableSchemaPlan, loaded_id: int | None, log: Log):
     """Apply only the changes since the snapshot StarRocks last loaded; (mode, reason, outcome|None)."""
     database, table = plan.namespace, plan.table
     if loaded_id is None or not client.table_exists(database, table):
         return state.RUN_FULL, "first load into StarRocks", None
-    if loaded_id == snap["snapshot_id"]:
+    if loaded_id == snap.snapshot_id:
         return state.RUN_DELTA, "already at this snapshot", stream_load.LoadOutcome([], "")
-    chain = stream_load.delta_chain(spark, source, loaded_id, snap["snapshot_id"])
+    chain = stream_load.delta_chain(spark, source, loaded_id, snap.snapshot_id)
     if chain is None:
-        return state.RUN_FULL, f"snapshot {loaded_id} is not an ancestor of {snap['snapshot_id']}", None
+        return state.RUN_FULL, f"snapshot {loaded_id} is not an ancestor of {snap.snapshot_id}", None
     if not chain:
         return state.RUN_DELTA, "no rows changed since the loaded snapshot (only compacted)", stream_load.LoadOutcome([], "")
-    if not all(state.is_delta(s["summary"]) for s in chain):
+    if not all(state.is_delta(s.summary) for s in chain):
         return state.RUN_FULL, "a full reload happened in Iceberg since the last load", None
     live_columns = dict(client.columns(database, table))
     known = sch.TableSchemaPlan(schema_plan.table_label,
@@ -291,7 +291,7 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
         log(f"{plan.source_label}: {stmt}")
         client.execute(stmt)
         client.wait_schema_change(database, table)
-    frame = stream_load.delta_frame(spark, source=source, snapshot_id=snap["snapshot_id"], raw_table=landing, chain=chain,
+    frame = stream_load.delta_frame(spark, source=source, snapshot_id=snap.snapshot_id, raw_table=landing, chain=chain,
                                 schema_plan=schema_plan)
     if frame is None:
         return state.RUN_FULL, "a landing snapshot behind the delta is missing", None
@@ -299,7 +299,7 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
     count = frame.count()
     partitions = splits.wanted_splits(count, 1, "auto")
     outcome = stream_load.apply_delta(frame, client=client, database=database, table=table,
-                                  target_snapshot_id=snap["snapshot_id"], schema_plan=schema_plan,
+                                  target_snapshot_id=snap.snapshot_id, schema_plan=schema_plan,
                                   partitions=partitions, table_label=plan.source_label)
     frame.unpersist()
     return state.RUN_DELTA, f"{count} changed row(s) from {len(chain)} Iceberg commit(s)", outcome

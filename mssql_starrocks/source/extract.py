@@ -18,9 +18,7 @@ def source_schema(client: MssqlClient, plan: TablePlan) -> sch.TableSchemaPlan:
         check_against_source(plan, None, client.settings.display)
         raise
     check_against_source(plan, [c.name for c in live], client.settings.display)
-    excluded = set(plan.spec.exclude_columns)
-    columns = [c for c in live if c.name not in excluded]
-    return sch.build(plan.source_label, columns, key_columns=list(plan.spec.key_columns), rename=dict(plan.spec.rename))
+    return plan.schema_plan(live)
 
 
 def spark_cores(spark) -> int:

@@ -217,7 +217,7 @@ def record_snapshot(client: StarRocksClient, database: str, table: str, snapshot
 
 
 # --- full reload ------------------------------------------------------------------------------
-def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, schema_plan: sch.TableSchemaPlan,
+def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: ice.Snapshot, schema_plan: sch.TableSchemaPlan,
                 database: str, table: str, model: str, buckets: int | None, replication_num: int | None,
                 comment: str | None, run_id: str, table_label: str, log) -> LoadOutcome:
     run_tag = run_id.replace("-", "")[:12]
@@ -229,11 +229,11 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, 
     client.drop_table(database, staging)
     client.execute(sch.starrocks_create_table(schema_plan, database, staging, model=model, buckets=buckets,
                                               replication_num=replication_num, comment=comment))
-    df = spark.read.option("snapshot-id", str(snapshot["snapshot_id"])).table(source)
+    df = spark.read.option("snapshot-id", str(snapshot.snapshot_id)).table(source)
     df = df.select(*_ordered(df, schema_plan))
     # A fresh staging table per attempt, so fresh labels too: a label that loaded into an earlier
     # attempt's (dropped) staging table must not make this attempt skip its rows.
-    prefix = make_label("msr", database, table, str(snapshot["snapshot_id"]), run_tag, uuid.uuid4().hex[:8],
+    prefix = make_label("msr", database, table, str(snapshot.snapshot_id), run_tag, uuid.uuid4().hex[:8],
                         limit=LABEL_PREFIX_LIMIT)
     outcome = stream_load_dataframe(df, settings=client.settings, database=database, table=staging,
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=False)
@@ -242,11 +242,11 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, 
         client.drop_table(database, staging)
         raise StarRocksLoadFailed(table_label, failed)
     loaded = client.count(database, staging)
-    if loaded != snapshot["total_records"]:
+    if loaded != snapshot.total_records:
         client.drop_table(database, staging)
         raise RuntimeError(
             f"{table_label}: the StarRocks staging table holds {loaded} rows but Iceberg snapshot "
-            f"{snapshot['snapshot_id']} has {snapshot['total_records']}; the live table was left unchanged"
+            f"{snapshot.snapshot_id} has {snapshot.total_records}; the live table was left unchanged"
         )
     if client.table_exists(database, table):
         client.swap(database, table, staging)
@@ -257,7 +257,7 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, 
 
 
 # --- delta ------------------------------------------------------------------------------------
-def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[dict] | None:
+def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[ice.Snapshot] | None:
     """Snapshots after `loaded_id` up to `current_id` that changed rows (oldest first), or None if
     `current_id` does not descend from `loaded_id`."""
     rows = spark.sql(f"SELECT snapshot_id, parent_id FROM {source}.snapshots").collect()
@@ -270,10 +270,10 @@ def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[dic
     if cursor != loaded_id:
         return None
     snapshots = [ice.snapshot_by_id(spark, source, sid) for sid in reversed(chain)]
-    return [s for s in snapshots if s["operation"] != "replace"]  # compactions: same rows, new files
+    return [s for s in snapshots if s.operation != "replace"]  # compactions: same rows, new files
 
 
-def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: list[dict],
+def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: list[ice.Snapshot],
                 schema_plan: sch.TableSchemaPlan):
     """Rows to upsert (__op 0) and keys to delete (__op 1) so StarRocks matches Iceberg `snapshot_id`.
 
@@ -287,7 +287,7 @@ def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: 
     keys = list(schema_plan.key_columns)
     changed = None
     for snap in chain:
-        raw_id = snap["summary"].get(state.RAW_SNAPSHOT)
+        raw_id = snap.summary.get(state.RAW_SNAPSHOT)
         if raw_id is None:
             return None
         landing = spark.read.option("snapshot-id", str(raw_id)).table(raw_table).select(

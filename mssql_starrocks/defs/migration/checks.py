@@ -60,37 +60,37 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                     description="Rows landed = rows SQL Server counted for the extract (whole table or change range)")
     def raw_check(spark: SparkResource, iceberg: IcebergResource) -> dg.AssetCheckResult:
         session, _, landing, snap = _current(spark, iceberg, lambda c: pipeline.raw_table(c, plan))
-        summary = snap["summary"] if snap else {}
+        summary = snap.summary if snap else {}
         where = {"where": f"{plan.source_label} -> {landing}"}
         if state.is_delta(summary):
             expected = int(summary[state.CHANGE_COUNT])
             if plan.spec.delete_detection:
-                expected += session.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).where(
+                expected += session.read.option("snapshot-id", str(snap.snapshot_id)).table(landing).where(
                     F.col(state.CHANGE_OP) == "D").count()
             return _count_result(left_name="sql_server_changed_rows", left=expected, right_name="landed_rows",
-                                 right=snap["total_records"], severity=dg.AssetCheckSeverity.WARN, extra=where)
+                                 right=snap.total_records, severity=dg.AssetCheckSeverity.WARN, extra=where)
         source = int(summary[state.SOURCE_COUNT]) if snap else None
         return _count_result(left_name="sql_server_rows", left=source, right_name="landed_rows",
-                             right=snap["total_records"] if snap else None, extra=where)
+                             right=snap.total_records if snap else None, extra=where)
 
     @dg.asset_check(asset=keys.iceberg, name="row_count_matches_raw", blocking=True,
                     description="Rows in the current Iceberg snapshot = the landing it came from (full) or "
                                 "SQL Server's count at extract time (merge)")
     def iceberg_check(spark: SparkResource, iceberg: IcebergResource) -> dg.AssetCheckResult:
         session, catalog, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
-        extra = {"where": table, "snapshot_id": str(snap["snapshot_id"]) if snap else ""}
-        if snap and state.is_delta(snap["summary"]):
-            source = snap["summary"].get(state.SOURCE_COUNT)
+        extra = {"where": table, "snapshot_id": str(snap.snapshot_id) if snap else ""}
+        if snap and state.is_delta(snap.summary):
+            source = snap.summary.get(state.SOURCE_COUNT)
             return _count_result(left_name="sql_server_rows", left=int(source) if source else None,
-                                 right_name="iceberg_rows", right=snap["total_records"],
+                                 right_name="iceberg_rows", right=snap.total_records,
                                  severity=dg.AssetCheckSeverity.WARN, extra=extra)
         raw_rows = None
-        if snap and state.RAW_SNAPSHOT in snap["summary"]:
+        if snap and state.RAW_SNAPSHOT in snap.summary:
             raw_snap = ice.snapshot_by_id(session, pipeline.raw_table(catalog, plan),
-                                          int(snap["summary"][state.RAW_SNAPSHOT]))
-            raw_rows = raw_snap["total_records"]
+                                          int(snap.summary[state.RAW_SNAPSHOT]))
+            raw_rows = raw_snap.total_records
         return _count_result(left_name="landed_rows", left=raw_rows, right_name="iceberg_rows",
-                             right=snap["total_records"] if snap else None, extra=extra)
+                             right=snap.total_records if snap else None, extra=extra)
 
     @dg.asset_check(asset=keys.starrocks, name="row_count_matches_iceberg", blocking=True,
                     description="COUNT(*) of the StarRocks table = rows in the current Iceberg snapshot")
@@ -100,7 +100,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         client = starrocks.get_client()
         sr_rows = (client.count(plan.namespace, plan.table)
                    if client.table_exists(plan.namespace, plan.table) else None)
-        return _count_result(left_name="iceberg_rows", left=snap["total_records"] if snap else None,
+        return _count_result(left_name="iceberg_rows", left=snap.total_records if snap else None,
                              right_name="starrocks_rows", right=sr_rows,
                              extra={"where": f"{table} -> starrocks {plan.namespace}.{plan.table}"})
 
