@@ -48,10 +48,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from mssql_starrocks.lib import config as cfg
-    from mssql_starrocks.lib import iceberg as ice
+    from mssql_starrocks.lake import iceberg as ice
     from mssql_starrocks.lib import pipeline
     from mssql_starrocks.lib.spark import base_spark_conf, build_session
-    from mssql_starrocks.lib.starrocks import StarRocksClient
+    from mssql_starrocks.target.starrocks import StarRocksClient
     from mssql_starrocks_devservers import runtime
 
     work = Path(tempfile.mkdtemp(prefix="msr-memory-"))

@@ -283,15 +283,15 @@ def post_stream_load(sr: dict, database: str, table: str, label: str, body: byte
 
 
 def json_body(batch) -> bytes:
-    """Rows as the product encodes them (sr_json.rows_json)."""
-    from mssql_starrocks.lib.sr_json import rows_json
+    """Rows as the product encodes them (target.json_rows.rows_json)."""
+    from mssql_starrocks.target.json_rows import rows_json
 
     return rows_json(batch)
 
 
 def csv_body(batch) -> bytes:
     """The same rows as tab-separated text (\\N = NULL); for comparison only."""
-    from mssql_starrocks.lib.sr_json import jsonable
+    from mssql_starrocks.target.json_rows import jsonable
 
     cols = [c.to_pylist() for c in jsonable(batch).columns]
     lines = []
@@ -376,11 +376,11 @@ def main() -> int:
 
 
 def start_spark(args, work: Path):
-    from mssql_starrocks.lib import iceberg as ice
+    from mssql_starrocks.lake import iceberg as ice
     from mssql_starrocks.lib.spark import base_spark_conf, build_session
 
     catalog = ice.IcebergSettings(catalog_type="local", local_dir=str(work / "iceberg"))
-    # The project's session defaults (resources.spark_config_from_env without overrides).
+    # The project's session defaults (settings.spark_conf without overrides).
     conf = base_spark_conf(master=args.master, shuffle_partitions=8,
                            extra_conf={"spark.driver.memory": args.driver_memory})
     conf.update(catalog.spark_conf())
@@ -395,11 +395,14 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     from pyspark.sql import functions as F
 
     from mssql_starrocks.lib import config as cfg
-    from mssql_starrocks.lib import iceberg as ice
-    from mssql_starrocks.lib import pipeline, sr_load
-    from mssql_starrocks.lib import schema as sch
-    from mssql_starrocks.lib.mssql import MssqlClient
-    from mssql_starrocks.lib.starrocks import StarRocksClient
+    from mssql_starrocks.lake import iceberg as ice
+    from mssql_starrocks.lake import commits
+    from mssql_starrocks.lib import pipeline
+    from mssql_starrocks.source import extract
+    from mssql_starrocks.target import stream_load
+    from mssql_starrocks.mapping import schema as sch
+    from mssql_starrocks.source.mssql import MssqlClient
+    from mssql_starrocks.target.starrocks import StarRocksClient
 
     n = args.rows
     for table, rows in ((TABLE, n), (WARMUP_TABLE, args.warmup_rows)):
@@ -411,7 +414,7 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
     catalog = ice.IcebergSettings(catalog_type="local", local_dir=str(work / "iceberg"))
     catalog.attach(spark)
     jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
-    cores = pipeline.spark_cores(spark)
+    cores = extract.spark_cores(spark)
     meter = CpuMeter(jvm_pid, standin_pids)
     memory = MemorySampler(jvm_pid)
 
@@ -446,7 +449,7 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
 
     def seed_starrocks(table: str, rows: int):
         """Phase 5: Iceberg -> Spark -> StarRocks by JDBC batch insert (Connector/J, rewriteBatchedStatements)."""
-        schema_plan = pipeline.source_schema(client, plans["main" if table == TABLE else "warmup"])
+        schema_plan = extract.source_schema(client, plans["main" if table == TABLE else "warmup"])
         sr_client.ensure_database("seed")
         sr_client.drop_table("seed", table)
         sr_client.execute(sch.starrocks_create_table(schema_plan, "seed", table, model=model, buckets=None,
@@ -500,8 +503,8 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
         ours(plans["warmup"], args.warmup_rows)
 
     # --- ceiling 1: the SQL Server stand-in's drain rate through mssql-jdbc --------------------
-    schema_plan = pipeline.source_schema(client, plan)
-    split = pipeline.plan_extract_splits(spark, client, plan, schema_plan, n)
+    schema_plan = extract.source_schema(client, plan)
+    split = extract.plan_extract_splits(spark, client, plan, schema_plan, n)
     ceilings: dict[str, dict] = {}
     drains = [("1 connection", ())]
     if split.count > 1:
@@ -535,10 +538,10 @@ def run(args, spark, settings: dict[str, str], standin_pids: dict[str, int], wor
 
     # --- ceiling 2: the StarRocks stand-in's Stream Load rate, pre-built bodies ---------------
     iceberg_table = pipeline.iceberg_table(catalog, plan)
-    target_plan = pipeline.table_schema(spark, iceberg_table, plan)
+    target_plan = commits.table_schema(spark, iceberg_table, plan.source_label)
     k = max(1, min(n, args.ceiling_rows))
     frame = spark.table(iceberg_table)
-    arrow_rows = collect_arrow(frame.select(*sr_load._ordered(frame, target_plan)).limit(k))
+    arrow_rows = collect_arrow(frame.select(*stream_load._ordered(frame, target_plan)).limit(k))
     per_body = max(1, min(k, -(-n // max(1, loads))))  # as many rows per load as the product sent, at most k
     combined = arrow_rows.combine_chunks()
     columns = [c.name for c in target_plan.starrocks_order()]
@@ -657,9 +660,9 @@ def settings_of(settings: dict[str, str]):
     env-file lines, read as the product reads a `.env`."""
     import dataclasses
 
-    from mssql_starrocks.defs.migration.resources import mssql_settings_from_env, starrocks_settings_from_env
+    from mssql_starrocks.settings import mssql_settings, starrocks_settings
 
-    return dataclasses.replace(mssql_settings_from_env(settings), database=DB), starrocks_settings_from_env(settings)
+    return dataclasses.replace(mssql_settings(settings), database=DB), starrocks_settings(settings)
 
 
 def drain_frame(spark, mssql, query: str, predicates):

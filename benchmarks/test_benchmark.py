@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.integration  # the benchmark script, in a subprocess, on the stand-ins
 
 
 def test_benchmark_small_run(tmp_path):

@@ -14,9 +14,10 @@ from pathlib import Path
 import click
 import yaml
 
+from mssql_starrocks import settings
 from mssql_starrocks.lib import config as cfg
-from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib import typemap
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.mapping import typemap
 from mssql_starrocks.lib.spark import PROJECT_ROOT
 
 
@@ -32,32 +33,28 @@ def _load_env(env_file: str | None) -> None:
 
 
 def _mssql(database: str | None = None):
-    from mssql_starrocks.defs.migration.resources import mssql_settings_from_env
-    from mssql_starrocks.lib.mssql import MssqlClient
+    from mssql_starrocks.source.mssql import MssqlClient
 
-    settings = mssql_settings_from_env()
-    return MssqlClient(settings.with_database(database) if database else settings)
+    connection = _settings(settings.mssql_settings)
+    return MssqlClient(connection.with_database(database) if database else connection)
 
 
 def _starrocks():
-    from mssql_starrocks.defs.migration.resources import starrocks_settings_from_env
-    from mssql_starrocks.lib.starrocks import StarRocksClient
+    from mssql_starrocks.target.starrocks import StarRocksClient
 
-    return StarRocksClient(starrocks_settings_from_env())
-
-
-def _catalog():
-    from mssql_starrocks.defs.migration.resources import iceberg_from_env
-
-    return iceberg_from_env().get_client()
+    return StarRocksClient(_settings(settings.starrocks_settings))
 
 
-def _require(*names: str) -> None:
-    missing = [n for n in names if not os.environ.get(n)]
-    if missing:
-        raise click.ClickException(
-            f"missing environment variable(s): {', '.join(missing)} (set them in .env; see .env.example)"
-        )
+def _settings(read):
+    """Settings read by `read`, or the one message naming every missing variable."""
+    try:
+        return read()
+    except settings.MissingSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _require(names: tuple[str, ...]) -> None:
+    _settings(lambda: settings.require(names))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,7 +80,7 @@ def main(ctx: click.Context, env_file: str | None) -> None:
 @main.command()
 def check() -> None:
     """Check every connection: SQL Server, the Iceberg catalog, StarRocks (FE SQL and HTTP)."""
-    _require("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD", "STARROCKS_HOST", "STARROCKS_USER", "STARROCKS_PASSWORD")
+    _require(settings.REQUIRED)
     failures = 0
 
     def line(ok: bool, what: str, detail: str) -> None:
@@ -96,7 +93,7 @@ def check() -> None:
         line(True, "SQL Server", f"{mssql.settings.display} version {mssql.server_version()}")
     except Exception as exc:  # noqa: BLE001 - report every endpoint, then fail
         line(False, "SQL Server", str(exc))
-    catalog = _catalog()
+    catalog = settings.iceberg_settings()
     try:
         detail = _check_catalog(catalog)
         line(True, "Iceberg catalog", detail)
@@ -132,7 +129,7 @@ def _check_catalog(catalog) -> str:
 def _check_stream_load_endpoint(settings) -> str:
     import requests
 
-    from mssql_starrocks.lib.starrocks import _auth
+    from mssql_starrocks.target.starrocks import _auth
 
     url = f"http://{settings.host}:{settings.http_port}/api/health"
     resp = requests.get(url, headers={"Authorization": _auth(settings)}, timeout=settings.connect_timeout_s)
@@ -148,7 +145,7 @@ def _check_stream_load_endpoint(settings) -> str:
 @click.option("--force", is_flag=True, help="Overwrite an existing tables file.")
 def discover(database: str | None, schemas: tuple[str, ...], output: str, force: bool) -> None:
     """Write a tables file listing every table of the source database, with keys and columns."""
-    _require("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD")
+    _require(settings.MSSQL_REQUIRED)
     if Path(output).exists() and not force:
         raise click.ClickException(f"{output} exists; pass --force to overwrite it")
     database = database or os.environ.get("MSSQL_DATABASE")
@@ -209,13 +206,11 @@ def plan(table: str, live: bool) -> None:
     if p is None:
         raise click.ClickException(f"{table} is not in the tables file (tables: {', '.join(sorted(plans))})")
     if live or p.spec.columns is None:
-        _require("MSSQL_HOST", "MSSQL_USER", "MSSQL_PASSWORD")
         columns = _mssql(p.database).columns(p.source_schema, p.source_table)
     else:
         columns = [c.to_source(i + 1) for i, c in enumerate(p.spec.columns)]
-    columns = [c for c in columns if c.name not in set(p.spec.exclude_columns)]
     try:
-        schema_plan = sch.build(p.source_label, columns, key_columns=list(p.spec.key_columns), rename=dict(p.spec.rename))
+        schema_plan = p.schema_plan(columns)
     except sch.SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{p.source_label} -> Iceberg {p.namespace}.{p.table} -> StarRocks {p.namespace}.{p.table} "

@@ -1,5 +1,10 @@
 """Shared fixtures: the stand-in servers (started once per test session on free ports) and one
-local SparkSession per test session, as the real product builds it."""
+local SparkSession per test session, as the real product builds it.
+
+Markers: a test that uses the `devservers` or `spark` fixture is marked `integration`
+automatically; modules that start other processes say so with their own `pytestmark`. The fast
+lane is `pytest -m "not integration"` (`make test-fast`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,21 @@ import pytest
 from mssql_starrocks_devservers import runtime
 
 TEST_OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
+# Fixtures that start servers or a JVM: a test using one is an integration test.
+INTEGRATION_FIXTURES = frozenset({"devservers", "spark"})
+# Stand-in tests that start the servers themselves (their files belong to the stand-ins' owners).
+INTEGRATION_MODULES = frozenset({"devservers/test_runtime.py"})
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        uses = {name for name in getattr(item, "fixturenames", ()) if name not in params}
+        module = Path(str(item.fspath)).resolve()
+        in_modules = module.is_relative_to(HERE) and module.relative_to(HERE).as_posix() in INTEGRATION_MODULES
+        if uses & INTEGRATION_FIXTURES or in_modules:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

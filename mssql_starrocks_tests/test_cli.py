@@ -27,6 +27,7 @@ def mssql_starrocks(args: list[str], env: dict[str, str] | None = None, cwd=None
                           env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.integration  # a subprocess
 def test_help_of_the_entry_point_and_every_command_explains_each_option():
     commands = dict(cli.main.commands)
     assert set(commands) == {"check", "discover", "plan", "types", "run", "demo"}
@@ -229,6 +230,7 @@ def test_the_readme_walkthrough_from_env_to_a_first_materialization(devservers, 
         assert event is not None and event.run_id == runs[0].run_id
 
 
+@pytest.mark.integration  # a subprocess
 def test_the_demo_command_runs_the_demo_on_its_own_stand_ins(tmp_path):
     """`mssql-starrocks demo` (what `make demo` runs) from nothing: its own stand-ins, the sample
     database, discover, and a migration with every check; then the stand-ins are stopped."""

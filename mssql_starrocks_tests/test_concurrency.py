@@ -180,6 +180,7 @@ def test_a_second_run_of_a_table_waits_for_the_first_and_one_that_may_not_wait_f
     assert state == [(current, second_run)]
 
 
+@pytest.mark.integration  # a subprocess
 def test_the_scripts_dagster_home_queues_runs_of_one_table_behind_each_other(tmp_path):
     """`make demo` / `make dagit` install a dagster.yaml giving each table's pool one run at a time."""
     home = tmp_path / "home"

@@ -69,20 +69,41 @@ def test_schedules_per_group_and_cron_and_the_change_sensor(defs):
 
 def test_secrets_are_env_vars_not_values(defs):
     resources = defs.resources
-    assert isinstance(resources["mssql"].password, dg.EnvVar) or "EnvVar" in repr(resources["mssql"].password)
-    assert isinstance(resources["starrocks"].password, dg.EnvVar) or "EnvVar" in repr(resources["starrocks"].password)
+    for resource, prefix in (("mssql", "MSSQL"), ("starrocks", "STARROCKS")):
+        for field in ("host", "user", "password"):
+            value = getattr(resources[resource], field)
+            assert isinstance(value, dg.EnvVar) and value == f"{prefix}_{field.upper()}", (resource, field)
 
 
-def test_missing_settings_are_refused_at_load_naming_each_variable(monkeypatch):
-    from mssql_starrocks.defs.migration.resources import MissingSettingsError, migration_resources
-
-    monkeypatch.delenv("MSSQL_PASSWORD")
+def test_definitions_load_with_only_the_tables_file(monkeypatch, defs):
+    for key in SETTINGS:
+        monkeypatch.delenv(key)
     monkeypatch.setenv("ICEBERG_CATALOG_TYPE", "glue")
     monkeypatch.delenv("ICEBERG_WAREHOUSE", raising=False)
-    with pytest.raises(MissingSettingsError) as err:
-        migration_resources()
-    assert "MSSQL_PASSWORD" in str(err.value) and "ICEBERG_WAREHOUSE" in str(err.value)
-    assert "pw-not-shown" not in str(err.value)
+    from mssql_starrocks import definitions
+
+    loaded = definitions.defs()
+    dg.Definitions.validate_loadable(loaded)
+    assert {k.to_user_string() for k in loaded.resolve_asset_graph().get_all_asset_keys()} >= {
+        "raw/demo/dbo/customers", "iceberg/demo/dbo/customers", "starrocks/demo/dbo/customers"}
+
+
+def test_a_run_without_connection_settings_fails_naming_each_missing_variable(monkeypatch, tmp_path, defs):
+    from mssql_starrocks.defs.migration.resources import migration_resources
+
+    monkeypatch.delenv("MSSQL_PASSWORD")
+    monkeypatch.delenv("STARROCKS_HOST")
+    monkeypatch.setenv("ICEBERG_CATALOG_TYPE", "glue")
+    monkeypatch.delenv("ICEBERG_WAREHOUSE", raising=False)
+    monkeypatch.setenv("ICEBERG_LOCAL_DIR", str(tmp_path))
+    chain = [defs.get_assets_def(dg.AssetKey([layer, "demo", "dbo", "customers"]))
+             for layer in ("raw", "iceberg", "starrocks")]
+    with pytest.raises(dg.DagsterInvalidConfigError) as err:
+        dg.materialize(chain, resources=migration_resources())
+    message = str(err.value)
+    for name in ("MSSQL_PASSWORD", "STARROCKS_HOST", "ICEBERG_WAREHOUSE"):
+        assert f'environment variable "{name}" which is not set' in message, name
+    assert "pw-not-shown" not in message
 
 
 def test_secrets_are_not_in_the_resolved_definitions_repr(defs):
@@ -135,10 +156,28 @@ def test_owners_and_tags_can_be_selected_in_dagster(defs):
 
 
 def test_the_stream_load_size_is_a_setting_refused_when_wrong(monkeypatch, defs):
-    from mssql_starrocks.defs.migration.resources import starrocks_settings_from_env
+    from mssql_starrocks.settings import starrocks_settings
 
     assert defs.resources["starrocks"].settings().load_max_bytes == 64 * 1024 * 1024  # the default
-    assert starrocks_settings_from_env({**SETTINGS, "STARROCKS_LOAD_MAX_MB": "16"}).load_max_bytes == 16 * 1024 * 1024
+    assert starrocks_settings({**SETTINGS, "STARROCKS_LOAD_MAX_MB": "16"}).load_max_bytes == 16 * 1024 * 1024
     for wrong in ("0", "sixteen", "99999"):
         with pytest.raises(ValueError, match=f"STARROCKS_LOAD_MAX_MB: '{wrong}' is not a size in MiB"):
-            starrocks_settings_from_env({**SETTINGS, "STARROCKS_LOAD_MAX_MB": wrong})
+            starrocks_settings({**SETTINGS, "STARROCKS_LOAD_MAX_MB": wrong})
+
+
+@pytest.mark.integration  # a subprocess
+def test_dagster_definitions_validate_needs_only_the_tables_file(tmp_path):
+    """What CI runs: `dagster definitions validate` with the tables file and no connection settings."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    settings_prefixes = ("MSSQL_", "STARROCKS_", "ICEBERG_", "AWS_", "SPARK_", "GLUE_", "S3_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(settings_prefixes)}
+    env.update({"MSSQL_STARROCKS_TABLES_FILE": str(FIXTURE), "DAGSTER_HOME": str(tmp_path),
+                "PYTHONPATH": str(root)})
+    done = subprocess.run([str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
+                           "-w", "workspace.yaml"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Validation successful" in done.stdout + done.stderr

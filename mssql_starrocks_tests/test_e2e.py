@@ -88,9 +88,10 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     """Every layer's metadata for demo.dbo.customers: each key, its MetadataValue type (numbers
     plot in Dagit, ids stay exact) and its value, checked against SQL Server, the Iceberg
     snapshot and StarRocks themselves."""
-    from mssql_starrocks.lib import iceberg as ice
-    from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
-    from mssql_starrocks.lib.starrocks import StarRocksSettings, label_state
+    from mssql_starrocks.lake import iceberg as ice
+    from mssql_starrocks.lake import state
+    from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
+    from mssql_starrocks.target.starrocks import StarRocksSettings, label_state
 
     devservers, result = demo["devservers"], demo["result"]
     entries = e2e.materialization_entries(result)
@@ -118,12 +119,12 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     landing = raw["raw_table"].value
     assert landing == "lake.`demo_dbo`.`customers__raw`"
     snap = ice.snapshot_by_id(spark, landing, int(raw["raw_snapshot_id"].value))
-    assert snap["summary"][ice.RUN_ID_KEY] == result.run_id
+    assert snap.summary[state.RUN_ID] == result.run_id
     files = spark.sql(f"SELECT COUNT(*) AS n, SUM(file_size_in_bytes) AS b FROM {landing}.files "
-                      f"VERSION AS OF {snap['snapshot_id']}").collect()[0]
+                      f"VERSION AS OF {snap.snapshot_id}").collect()[0]
     assert (raw["files"].value, raw["bytes"].value) == (files["n"], files["b"])
     assert raw["files"].value >= 1 and raw["splits"].value >= 1
-    assert spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).count() == source_rows
+    assert spark.read.option("snapshot-id", str(snap.snapshot_id)).table(landing).count() == source_rows
     assert raw["jdbc_url"].value.startswith("jdbc:sqlserver://") and devservers["MSSQL_PASSWORD"] not in str(raw)
     assert raw["schema_changes"].value == []
     assert "watermark" not in raw and "ct_version" not in raw  # a full table has no state
@@ -132,11 +133,11 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     table = ib["iceberg_table"].value
     assert table == "lake.`demo_dbo`.`customers`" and ib["commit_kind"].value == "full"
     isnap = ice.snapshot_by_id(spark, table, int(ib["snapshot_id"].value))
-    assert isnap["summary"][ice.RUN_ID_KEY] == result.run_id
-    assert isnap["summary"]["mssql_starrocks.raw_snapshot_id"] == raw["raw_snapshot_id"].value
+    assert isnap.summary[state.RUN_ID] == result.run_id
+    assert isnap.summary["mssql_starrocks.raw_snapshot_id"] == raw["raw_snapshot_id"].value
     assert ib["dagster/row_count"].value == ib["raw_row_count"].value == source_rows
     files = spark.sql(f"SELECT COUNT(*) AS n, SUM(file_size_in_bytes) AS b FROM {table}.files "
-                      f"VERSION AS OF {isnap['snapshot_id']}").collect()[0]
+                      f"VERSION AS OF {isnap.snapshot_id}").collect()[0]
     assert (ib["files"].value, ib["bytes"].value) == (files["n"], files["b"])
     assert isinstance(ib["table_location"], dg.PathMetadataValue)
     assert ib["table_location"].value == ice.table_location(spark, table)
@@ -169,7 +170,7 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
                                        database="demo", user=devservers["MSSQL_USER"],
                                        password=devservers["MSSQL_PASSWORD"], encrypt=False))
     declared = {c.name: c.declared for c in client.columns("dbo", "customers")}
-    landed = dict(spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).dtypes)
+    landed = dict(spark.read.option("snapshot-id", str(snap.snapshot_id)).table(landing).dtypes)
     iceberg_types = dict(spark.table(table).dtypes)
     sr_types = dict(e2e.starrocks_rows(devservers, "SELECT column_name, column_type FROM information_schema.columns "
                                                    "WHERE table_schema = 'demo_dbo' AND table_name = 'customers'"))
@@ -362,8 +363,8 @@ def _normalise(value):
 
 def test_values_survive_the_trip_for_every_supported_type(demo):
     """StarRocks rows equal the SQL Server rows after the documented mapping, row by row."""
-    from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
-    from mssql_starrocks.lib import schema as sch
+    from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
+    from mssql_starrocks.mapping import schema as sch
 
     devservers = demo["devservers"]
     settings = MssqlSettings(host=devservers["MSSQL_HOST"], port=int(devservers["MSSQL_PORT"]), database="demo",
@@ -393,8 +394,8 @@ def test_values_survive_the_trip_for_every_supported_type(demo):
 
 def expected_row(columns, row) -> dict:
     """The documented mapping applied in Python to a row read natively from SQL Server."""
-    from mssql_starrocks.lib.names import to_target_name
-    from mssql_starrocks.lib.typemap import OFFSET_SUFFIX
+    from mssql_starrocks.mapping.names import to_target_name
+    from mssql_starrocks.mapping.typemap import OFFSET_SUFFIX
 
     out = {}
     for col, value in zip(columns, row):

@@ -100,8 +100,8 @@ def iceberg_table(state, table: str):
 def every_layer(state, table: str) -> tuple[dict, dict, dict]:
     """id -> {target column: value} as SQL Server holds it after the documented mapping, as the
     Iceberg table holds it, and as StarRocks holds it."""
-    from mssql_starrocks.lib import schema as sch
-    from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings
+    from mssql_starrocks.mapping import schema as sch
+    from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
 
     d = state["devservers"]
     client = MssqlClient(MssqlSettings(host=d["MSSQL_HOST"], port=int(d["MSSQL_PORT"]), database=DB,
@@ -184,8 +184,8 @@ def test_the_7th_digit_of_datetime2_is_truncated_never_rounded_past_year_9999(ed
     nor in Spark; this pins both halves on the maximum value and its neighbours."""
     from pyspark.sql import functions as F
 
-    from mssql_starrocks.lib import schema as sch
-    from mssql_starrocks.lib.typemap import SourceColumn
+    from mssql_starrocks.mapping import schema as sch
+    from mssql_starrocks.mapping.typemap import SourceColumn
 
     plan = sch.build(f"{DB}.dbo.t", [SourceColumn(name="d7", data_type="datetime2", max_length=None, precision=None,
                                                   scale=7, nullable=True, ordinal=1)], key_columns=[])

@@ -2,8 +2,9 @@
 
 import pytest
 
-from mssql_starrocks.lib import evolution, schema
-from mssql_starrocks.lib.typemap import SourceColumn
+from mssql_starrocks.mapping import evolution
+from mssql_starrocks.mapping import schema
+from mssql_starrocks.mapping.typemap import SourceColumn
 
 
 def plan(*cols, keys=("id",)):

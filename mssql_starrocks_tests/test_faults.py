@@ -209,10 +209,11 @@ def test_a_starrocks_that_keeps_refusing_fails_with_its_reason_and_the_live_tabl
 # --- data StarRocks cannot take -----------------------------------------------------------------
 def test_rows_starrocks_filters_fail_the_load_with_the_reason_from_the_error_url(env):
     """Never a silent partial load: strict mode, max_filter_ratio 0, and the ErrorURL's rows in the message."""
-    from mssql_starrocks.defs.migration.resources import starrocks_settings_from_env
-    from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksLoadError, json_chunks
+    from mssql_starrocks.settings import starrocks_settings
+    from mssql_starrocks.target.json_rows import json_chunks
+    from mssql_starrocks.target.starrocks import StarRocksClient, StarRocksLoadError
 
-    client = StarRocksClient(starrocks_settings_from_env(env["devservers"]))
+    client = StarRocksClient(starrocks_settings(env["devservers"]))
     client.ensure_database("faults_sr")
     client.execute("DROP TABLE IF EXISTS faults_sr.narrow")
     client.execute("CREATE TABLE faults_sr.narrow (id INT NOT NULL, code VARCHAR(4)) DUPLICATE KEY(id) "

@@ -36,11 +36,11 @@ def _s3_keys(devservers: dict[str, str], location: str) -> list[str]:
 
 SPARK_SCRIPT = textwrap.dedent("""
     import json, sys
-    from mssql_starrocks.defs.migration.resources import iceberg_from_env, spark_config_from_env
+    from mssql_starrocks import settings
     from mssql_starrocks.lib.spark import build_session, jar_paths
 
-    ice = iceberg_from_env().get_client()
-    conf = spark_config_from_env(ice)
+    ice = settings.iceberg_settings()
+    conf = {**settings.spark_conf(), **ice.spark_conf()}
     conf["spark.jars"] = ",".join(jar_paths())
     spark = build_session(conf)
     spark.sql("CREATE NAMESPACE IF NOT EXISTS glue.probe")

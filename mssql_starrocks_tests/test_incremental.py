@@ -316,9 +316,9 @@ def test_a_late_row_inside_the_datetime_look_back_is_picked_up(inc):
 
 
 def _summary(inc, table: str) -> dict[str, str]:
-    from mssql_starrocks.lib import iceberg as ice
+    from mssql_starrocks.lake import iceberg as ice
 
-    return ice.current_snapshot(inc["spark"], f"lake.`{DB}_dbo`.`{table}`")["summary"]
+    return ice.current_snapshot(inc["spark"], f"lake.`{DB}_dbo`.`{table}`").summary
 
 
 def test_the_watermark_and_change_tracking_version_are_in_the_snapshot_summary_and_in_dagit(inc):

@@ -2,18 +2,18 @@
 
 import re
 
-from mssql_starrocks.lib import sr_load
-from mssql_starrocks.lib.starrocks import make_label
+from mssql_starrocks.target import stream_load
+from mssql_starrocks.target.starrocks import make_label
 
 
 def test_a_label_prefix_leaves_room_for_partition_and_chunk():
     long_name = "orders_" + "x" * 200
     prefix = make_label("msr", "sales_dbo", long_name, "8712349876123498761", "a1b2c3d4e5f6", "deadbeef",
-                        limit=sr_load.LABEL_PREFIX_LIMIT)
+                        limit=stream_load.LABEL_PREFIX_LIMIT)
     label = f"{prefix}_p99999_c99999"
     assert len(label) <= 128 and re.fullmatch(r"[A-Za-z0-9_-]+", label)
     other = make_label("msr", "sales_dbo", long_name + "y", "8712349876123498761", "a1b2c3d4e5f6", "deadbeef",
-                       limit=sr_load.LABEL_PREFIX_LIMIT)
+                       limit=stream_load.LABEL_PREFIX_LIMIT)
     assert other != prefix  # cut names stay distinct (a digest of the whole)
 
 

@@ -2,9 +2,9 @@
 
 import decimal
 
-from mssql_starrocks.lib import profile
-from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib.typemap import SourceColumn
+from mssql_starrocks.mapping import profile
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.mapping.typemap import SourceColumn
 
 COLUMNS = [
     SourceColumn("Order ID", "int", nullable=False, ordinal=1),

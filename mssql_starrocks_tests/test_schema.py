@@ -2,8 +2,9 @@
 
 import pytest
 
-from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib.typemap import SourceColumn
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.mapping.typemap import SourceColumn
+from mssql_starrocks.modes.base import select_list
 
 COLUMNS = [
     SourceColumn("Order ID", "int", nullable=False, ordinal=1),
@@ -19,7 +20,7 @@ def test_plan_maps_names_adds_audit_columns_and_orders_keys_first():
     assert names[:5] == ["order_id", "note", "at", "at_tz_offset_min", "price"]
     assert names[5:] == [c[0] for c in sch.AUDIT_COLUMNS]
     assert plan.key_columns == ("order_id",)
-    assert plan.extract_sql("dbo", "t").startswith("SELECT [Order ID] AS [order_id], [Note] AS [note]")
+    assert select_list(plan).startswith("[Order ID] AS [order_id], [Note] AS [note]")
     restored = sch.TableSchemaPlan.from_property("demo.dbo.t", plan.to_property())
     assert restored == plan
 

@@ -195,19 +195,21 @@ def _dagit_snapshot(env: dict[str, str]) -> str:
 def _spark_conf(env: dict[str, str]) -> str:
     """The conf the product's SparkResource hands to its session, and the catalog conf it attaches
     at run time (no JVM: what the product itself puts into Spark)."""
-    from mssql_starrocks.defs.migration.resources import iceberg_from_env, migration_resources
+    from mssql_starrocks import settings
+    from mssql_starrocks.defs.migration.resources import migration_resources
 
     conf = dict(migration_resources(env)["spark"].spark_config)
-    conf.update(iceberg_from_env(env).get_client().spark_conf())
+    conf.update(settings.iceberg_settings(env).spark_conf())
     return json.dumps(conf, indent=1, sort_keys=True)
 
 
 SPARK_CONF_DUMP = textwrap.dedent("""
     import json
-    from mssql_starrocks.defs.migration.resources import iceberg_from_env, migration_resources
+    from mssql_starrocks import settings
+    from mssql_starrocks.defs.migration.resources import migration_resources
 
     spark = migration_resources()["spark"].spark_session  # started exactly as in a run
-    iceberg_from_env().get_client().attach(spark)
+    settings.iceberg_settings().attach(spark)
     print("GETALL " + json.dumps(sorted(spark.sparkContext.getConf().getAll())))
     print("SET " + json.dumps([tuple(r) for r in spark.sql("SET").collect()]))
     spark.stop()

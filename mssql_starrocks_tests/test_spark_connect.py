@@ -9,7 +9,7 @@ test_glue plus `SPARK_REMOTE=sc://127.0.0.1:<port>`; that process has no Java at
 JDBC extract, the Iceberg commits and the Python Stream Load tasks.
 
 Tables loaded incrementally or by change tracking, and the local SQLite catalog, cannot run on
-Spark Connect (see resources.check_spark_connect): definitions refuse them at load with one
+Spark Connect (see lib/spark.check_spark_connect): definitions refuse them at load with one
 message naming each reason.
 """
 
@@ -109,7 +109,7 @@ def test_a_full_load_table_chain_runs_on_a_spark_connect_server(devservers, serv
 
 def _refusal(env) -> str:
     """The message definitions fail to load with (Dagster wraps it; it is the cause)."""
-    from mssql_starrocks.defs.migration.resources import SparkConnectUnsupported
+    from mssql_starrocks.lib.spark import SparkConnectUnsupported
 
     with e2e.environ(env), pytest.raises(Exception) as refused:
         e2e.load_definitions()

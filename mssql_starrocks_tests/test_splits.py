@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from mssql_starrocks.lib import splits
+from mssql_starrocks.source import splits
 
 
 def test_boundaries_follow_the_rows_not_the_key_range():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mssql_starrocks.lib import typemap
-from mssql_starrocks.lib.typemap import SourceColumn, columns_for
+from mssql_starrocks.mapping import typemap
+from mssql_starrocks.mapping.typemap import SourceColumn, columns_for
 
 
 def one(data_type, **kw):

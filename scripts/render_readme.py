@@ -1,9 +1,9 @@
-"""Render the type mapping table from mssql_starrocks.lib.typemap into README.md (between markers)."""
+"""Render the type mapping table from mssql_starrocks.mapping.typemap into README.md (between markers)."""
 
 import re
 from pathlib import Path
 
-from mssql_starrocks.lib.typemap import render_markdown
+from mssql_starrocks.mapping.typemap import render_markdown
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -17,7 +17,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mssql_starrocks.lib import names, typemap
+from mssql_starrocks.mapping import names
+from mssql_starrocks.mapping import typemap
 
 DEFAULT_TABLES_FILE = "tables.yaml"
 TABLES_FILE_ENV = "MSSQL_STARROCKS_TABLES_FILE"
@@ -331,6 +332,22 @@ class TablePlan(BaseModel):
                    (("database", self.database), ("schema", self.spec.schema_), ("table", self.spec.name))}}
     tables_file: str | None = None  # where this entry came from, for messages
 
+    def schema_plan(self, columns: list[typemap.SourceColumn]):
+        """The targets' schema for these SQL Server columns: excluded columns left out, renames
+        and keys applied (raises SchemaError listing every problem)."""
+        from mssql_starrocks.mapping import schema as sch
+
+        excluded = set(self.spec.exclude_columns)
+        return sch.build(self.source_label, [c for c in columns if c.name not in excluded],
+                         key_columns=list(self.spec.key_columns), rename=dict(self.spec.rename))
+
+    @property
+    def mode(self):
+        """The LoadMode of `load_mode` (mssql_starrocks.modes): what each run of the table does."""
+        from mssql_starrocks.modes import mode_named
+
+        return mode_named(self.load_mode)
+
     @property
     def source_schema(self) -> str:
         return self.spec.schema_
@@ -382,19 +399,12 @@ def check_against_source(plan: "TablePlan", columns: list[str] | None, where: st
 
 
 def _check_mode(plan: "TablePlan") -> None:
-    where = f"table {plan.spec.qualified}"
-    mode, spec = plan.load_mode, plan.spec
-    if mode != "full" and not spec.key_columns:
-        raise TablesFileError(f"{where}: load_mode {mode} needs key_columns (rows are merged by key)")
-    if mode == "incremental" and not spec.watermark_column:
-        raise TablesFileError(f"{where}: load_mode incremental needs watermark_column "
-                              "(a ROWVERSION, a modified-at datetime or an identity column)")
-    if mode != "incremental" and (spec.watermark_column or spec.delete_detection):
-        field = "watermark_column" if spec.watermark_column else "delete_detection"
-        raise TablesFileError(f"{where}: {field} only applies to load_mode incremental (this table is {mode})")
-    if mode != "full" and plan.starrocks.model == "duplicate":
-        raise TablesFileError(f"{where}: load_mode {mode} upserts and deletes by key, which needs "
-                              "starrocks.model primary_key (not duplicate)")
+    from mssql_starrocks.modes import ModeError
+
+    try:
+        plan.mode.validate(plan)
+    except ModeError as exc:
+        raise TablesFileError(str(exc)) from None
 
 
 def _starrocks_options(options: StarRocksOptions, spec: TableSpec) -> StarRocksOptions:

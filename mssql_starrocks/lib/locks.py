@@ -37,9 +37,6 @@ class RunLocks:
         self.wait_log_every_s = wait_log_every_s
         self._held: dict[str, int] = {}
 
-    def holds(self, name: str) -> bool:
-        return name in self._held
-
     def hold(self, name: str, *, label: str, run_id: str, step: str, log: Log) -> None:
         """Take the lock `name` for this run (no-op if held already), waiting up to timeout_s."""
         if name in self._held:

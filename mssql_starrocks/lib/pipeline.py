@@ -9,7 +9,7 @@
    (watermark / change-tracking version) the rows reach.
 3. to_starrocks: the Iceberg snapshot -> StarRocks, by Stream Load from Spark: changed rows as
    idempotent upserts/deletes with labels keyed by the snapshot, or a full reload into a
-   staging table swapped in atomically (see sr_load).
+   staging table swapped in atomically (see target/stream_load).
 
 Schema changes are checked against the targets before anything is read (see evolution).
 """
@@ -20,17 +20,20 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mssql_starrocks.lib import changes, evolution, sr_load, splits
-from mssql_starrocks.lib import iceberg as ice
-from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib.config import TablePlan, check_against_source
-from mssql_starrocks.lib.mssql import MssqlClient, MssqlSettings, TableNotFound
-from mssql_starrocks.lib.names import quote_spark
-from mssql_starrocks.lib.starrocks import StarRocksClient, StarRocksSettings
+from mssql_starrocks.lake import commits, state
+from mssql_starrocks.lake import iceberg as ice
+from mssql_starrocks.lib.config import TablePlan
+from mssql_starrocks.mapping import evolution
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.modes import base as modes_base
+from mssql_starrocks.source import splits
+from mssql_starrocks.source.extract import jdbc_frame, plan_extract_splits, source_schema
+from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
+from mssql_starrocks.target import stream_load
+from mssql_starrocks.target.starrocks import StarRocksClient, StarRocksSettings
 
 RAW_SUFFIX = "__raw"
-SOURCE_COUNT_KEY = ice.SUMMARY_PREFIX + "source_row_count"
-RAW_SNAPSHOT_KEY = ice.SUMMARY_PREFIX + "raw_snapshot_id"
 MAX_LISTED_LOADS = 100
 
 Log = Callable[[str], None]
@@ -50,52 +53,12 @@ def iceberg_table(iceberg: ice.IcebergSettings, plan: TablePlan) -> str:
     return iceberg.table_name(plan.namespace, plan.table)
 
 
-def source_schema(client: MssqlClient, plan: TablePlan) -> sch.TableSchemaPlan:
-    """The target schema from the live catalog, after checking the table and the key, watermark
-    and partition columns the tables file names exist there."""
-    try:
-        live = client.columns(plan.source_schema, plan.source_table)
-    except TableNotFound:
-        check_against_source(plan, None, client.settings.display)
-        raise
-    check_against_source(plan, [c.name for c in live], client.settings.display)
-    excluded = set(plan.spec.exclude_columns)
-    columns = [c for c in live if c.name not in excluded]
-    return sch.build(plan.source_label, columns, key_columns=list(plan.spec.key_columns), rename=dict(plan.spec.rename))
-
-
 # --- 1. extract ------------------------------------------------------------------------------
-def spark_cores(spark) -> int:
-    try:
-        return int(spark.sparkContext.defaultParallelism)
-    except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
-        return int(spark.conf.get("spark.default.parallelism", "4"))
-
-
-def plan_extract_splits(spark, client: MssqlClient, plan: TablePlan, schema_plan: sch.TableSchemaPlan,
-                        row_count: int) -> splits.SplitPlan:
-    types = {c.source_name: (c.source_type or "").split("(")[0].lower() for c in schema_plan.data_columns}
-    n = splits.wanted_splits(row_count, spark_cores(spark), plan.extract.num_partitions)
-    return splits.plan_splits(client, schema=plan.source_schema, table=plan.source_table,
-                              column=plan.spec.partition_column, key_columns=plan.spec.key_columns,
-                              column_types=types, row_count=row_count, n=n,
-                              explicit=isinstance(plan.extract.num_partitions, int))
-
-
-def _jdbc_frame(spark, client: MssqlClient, plan: TablePlan, query: str, predicates: list[str]):
-    options = client.settings.jdbc_options(fetch_size=plan.extract.fetch_size, isolation=plan.extract.isolation)
-    subquery = f"({query}) AS src"
-    if predicates:
-        props = {k: v for k, v in options.items() if k != "url"}
-        return spark.read.jdbc(options["url"], subquery, predicates=predicates, properties=props)
-    return spark.read.format("jdbc").options(**options).option("dbtable", subquery).load()
-
-
 def _targets_schema(spark, iceberg: ice.IcebergSettings, plan: TablePlan) -> sch.TableSchemaPlan | None:
     target = iceberg_table(iceberg, plan)
     if not ice.table_exists(spark, target):
         return None
-    return table_schema(spark, target, plan)
+    return commits.table_schema(spark, target, plan.source_label)
 
 
 def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: TablePlan, run_id: str,
@@ -115,23 +78,25 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         for line in change.describe():
             warn(f"{plan.source_label}: {line}")
     schema_plan = change.merged if change is not None else live
-    committed = changes.committed_state(spark, iceberg_table(iceberg, plan))
-    what = changes.plan_extract(client, plan, schema_plan, committed,
-                                schema_changed=bool(change and (change.added or change.widened)))
+    mode = plan.mode
+    committed = ice.committed_state(spark, iceberg_table(iceberg, plan))
+    what = mode.plan_extract(client, plan, schema_plan, committed,
+                             schema_changed=bool(change and (change.added or change.widened)))
     source_count = client.row_count(plan.source_schema, plan.source_table)
-    change_count = int(client.query(what.count_query)[0][0]) if what.kind == "delta" else None
-    if what.kind == "full":
+    change_count = int(client.query(what.count_query)[0][0]) if what.is_delta else None
+    if not what.is_delta:
         split = plan_extract_splits(spark, client, plan, schema_plan, source_count)
     else:
         split = splits.SplitPlan(None, (), "none")
     log(f"{plan.source_label}: {what.kind} extract ({what.reason}); table has {source_count} rows; "
         f"{split.count} split(s)" + (f" on [{split.column}] ({split.method})" if split.column else ""))
-    df = _jdbc_frame(spark, client, plan, what.query, list(split.predicates))
-    landed = [F.col(quote_spark(c.name)).cast(c.spark_type).alias(c.name) for c in schema_plan.data_columns]
-    if plan.load_mode != "full":
-        landed.append(F.col(quote_spark(changes.CHANGE_OP)))
+    df = jdbc_frame(spark, client, plan, what.query, list(split.predicates))
+    landed = [F.col(quote_backtick(c.name)).cast(c.spark_type).alias(c.name) for c in schema_plan.data_columns]
+    if mode.merges_by_key:
+        landed.append(F.col(quote_backtick(state.CHANGE_OP)))
     df = df.select(*landed)
-    if plan.load_mode == "incremental" and plan.spec.delete_detection and what.kind == "delta":
+    detecting = mode.detects_deletes(plan, what)
+    if detecting:
         df = df.unionByName(_deleted_rows(spark, client, plan, schema_plan, iceberg), allowMissingColumns=True)
     df = (df.withColumn("_ingested_at", F.current_timestamp())
             .withColumn("_dagster_run_id", F.lit(run_id))
@@ -140,39 +105,28 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
 
     iceberg.ensure_namespace(spark, plan.namespace)
     target = raw_table(iceberg, plan)
-    writer = (df.writeTo(target).using("iceberg")
-              .tableProperty("format-version", "2")
-              .tableProperty("write.parquet.compression-codec", "zstd")
-              .tableProperty(sch.SCHEMA_PROPERTY, schema_plan.to_property())
-              .option("snapshot-property." + ice.RUN_ID_KEY, run_id)
-              .option("snapshot-property." + SOURCE_COUNT_KEY, str(source_count))
-              .option("snapshot-property." + changes.KIND_KEY, what.kind))
-    for key, value in what.state.items():
-        writer = writer.option("snapshot-property." + key, value)
-    if what.kind == "full" and plan.load_mode != "full":
-        writer = writer.option("snapshot-property." + changes.FULL_REASON_KEY, what.reason)
+    summary = {state.RUN_ID: run_id, state.SOURCE_COUNT: str(source_count), **mode.landing_summary(what)}
     if change_count is not None:
-        writer = writer.option("snapshot-property." + changes.CHANGE_COUNT_KEY, str(change_count))
-    detecting = plan.load_mode == "incremental" and plan.spec.delete_detection and what.kind == "delta"
-    writer.createOrReplace()
+        summary[state.CHANGE_COUNT] = str(change_count)
+    commits.write_landing(df, target, schema_plan, summary)
     snap = ice.snapshot_of_run(spark, target, run_id)
     detected = 0
     if detecting:
-        detected = spark.read.option("snapshot-id", str(snap["snapshot_id"])).table(target).where(
-            F.col(changes.CHANGE_OP) == "D").count()
+        detected = spark.read.option("snapshot-id", str(snap.snapshot_id)).table(target).where(
+            F.col(state.CHANGE_OP) == "D").count()
     elapsed = time.monotonic() - started
-    rows = snap["total_records"]
+    rows = snap.total_records
     return StepResult({
         "source_row_count": source_count,
         "row_count": rows,
         "extract_kind": what.kind,
         "extract_reason": what.reason,
         **({"source_change_count": change_count, "detected_deletes": detected} if change_count is not None else {}),
-        **{k.removeprefix(ice.SUMMARY_PREFIX): v for k, v in what.state.items()},
+        **{state.short(k): v for k, v in what.state.items()},
         "raw_table": target,
-        "raw_snapshot_id": snap["snapshot_id"],
-        "bytes": snap["total_bytes"],
-        "files": snap["total_files"],
+        "raw_snapshot_id": snap.snapshot_id,
+        "bytes": snap.total_bytes,
+        "files": snap.total_files,
         "splits": split.count,
         "split_column": split.column or "",
         "split_method": split.method,
@@ -189,12 +143,20 @@ def _deleted_rows(spark, client: MssqlClient, plan: TablePlan, schema_plan: sch.
     from pyspark.sql import functions as F
 
     keys = list(schema_plan.key_columns)
-    source_keys = _jdbc_frame(spark, client, plan, changes.keys_query(plan, schema_plan), [])
-    source_keys = source_keys.select(*[F.col(quote_spark(k)).cast(schema_plan.column(k).spark_type).alias(k)
+    source_keys = jdbc_frame(spark, client, plan, modes_base.keys_query(plan, schema_plan), [])
+    source_keys = source_keys.select(*[F.col(quote_backtick(k)).cast(schema_plan.column(k).spark_type).alias(k)
                                        for k in keys])
-    target_keys = spark.table(iceberg_table(iceberg, plan)).select(*[quote_spark(k) for k in keys])
+    target_keys = spark.table(iceberg_table(iceberg, plan)).select(*[quote_backtick(k) for k in keys])
     gone = target_keys.join(source_keys, on=keys, how="left_anti")
-    return gone.withColumn(changes.CHANGE_OP, F.lit("D"))
+    return gone.withColumn(state.CHANGE_OP, F.lit("D"))
+
+
+def landing_snapshot_id(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan) -> int | None:
+    """The current snapshot of the table's landing (None before its first extract)."""
+    iceberg.attach(spark)
+    landing = raw_table(iceberg, plan)
+    snap = ice.current_snapshot(spark, landing) if ice.table_exists(spark, landing) else None
+    return snap.snapshot_id if snap else None
 
 
 # --- 2. Iceberg ------------------------------------------------------------------------------
@@ -202,120 +164,49 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
                log: Log) -> StepResult:
     """The landing snapshot -> the Iceberg table: atomic overwrite (full) or MERGE by key (delta),
     in one commit whose summary carries the run id, the source count and the extract's state."""
-    from pyspark.sql import functions as F
-
     started = time.monotonic()
     iceberg.attach(spark)
     source = raw_table(iceberg, plan)
     raw_snap = ice.snapshot_by_id(spark, source, raw_snapshot_id)
-    summary = raw_snap["summary"]
-    landed_plan = table_schema(spark, source, plan)
+    summary = raw_snap.summary
+    landed_plan = commits.table_schema(spark, source, plan.source_label)
     target = iceberg_table(iceberg, plan)
-    kind = summary.get(changes.KIND_KEY, "full")
+    kind = summary.get(state.KIND, state.RUN_FULL)
     props = {
-        ice.RUN_ID_KEY: run_id,
-        SOURCE_COUNT_KEY: summary.get(SOURCE_COUNT_KEY, ""),
-        RAW_SNAPSHOT_KEY: str(raw_snapshot_id),
-        changes.KIND_KEY: kind,
+        state.RUN_ID: run_id,
+        state.SOURCE_COUNT: summary.get(state.SOURCE_COUNT, ""),
+        state.RAW_SNAPSHOT: str(raw_snapshot_id),
+        state.KIND: kind,
     }
-    for key in (changes.WATERMARK_KEY, changes.CT_VERSION_KEY, changes.FULL_REASON_KEY, changes.CHANGE_COUNT_KEY):
+    for key in state.CARRIED:
         if key in summary:
             props[key] = summary[key]
     created = not ice.table_exists(spark, target)
     if created:
         log(f"{plan.source_label}: creating Iceberg table {target}")
         iceberg.ensure_namespace(spark, plan.namespace)
-        cols = ", ".join(f"{quote_spark(c.name)} {c.spark_type}" for c in landed_plan.columns)
-        spark.sql(
-            f"CREATE TABLE {target} ({cols}) USING iceberg TBLPROPERTIES ("
-            f"'format-version'='2', 'write.parquet.compression-codec'='zstd', "
-            f"'write.target-file-size-bytes'='{iceberg.target_file_size_bytes}', "
-            f"'{sch.SCHEMA_PROPERTY}'='{_sql_string(landed_plan.to_property())}')"
-        )
-        if landed_plan.key_columns:
-            # Files sorted by key, so MERGEs and readers prune by key. Sorted within each write
-            # task, not range-shuffled: the extract's splits are already key ranges (quantiles of
-            # the key), so the files cover disjoint key ranges without a shuffle of the table.
-            spark.sql(f"ALTER TABLE {target} WRITE LOCALLY ORDERED BY "
-                      + ", ".join(quote_spark(k) for k in landed_plan.key_columns))
+        commits.create_table(spark, target, landed_plan, target_file_size_bytes=iceberg.target_file_size_bytes)
     else:
-        change = evolution.diff(table_schema(spark, target, plan), landed_plan)
-        for stmt in evolution.iceberg_ddl(target, change):
-            log(f"{plan.source_label}: {stmt}")
-            spark.sql(stmt)
-        spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES "
-                  f"('{sch.SCHEMA_PROPERTY}'='{_sql_string(change.merged.to_property())}')")
-        landed_plan = change.merged
-    df = spark.read.option("snapshot-id", str(raw_snapshot_id)).table(source)
-    columns = [F.col(quote_spark(c.name)) if c.name in df.columns else F.lit(None).cast(c.spark_type).alias(c.name)
-               for c in landed_plan.columns]
-    if kind == "full" and plan.load_mode != "full" and not created:
-        # A full reload of a merged table synchronises by key: rows gone from SQL Server are
-        # deleted, columns dropped there keep their values (see _merge).
-        _merge(spark, df, columns, landed_plan, target, props, full_sync=True)
-    elif kind == "full":
-        rows = df.where(F.col(changes.CHANGE_OP) != "D") if changes.CHANGE_OP in df.columns else df
-        writer = rows.select(*columns).writeTo(target)
-        for key, value in props.items():
-            writer = writer.option("snapshot-property." + key, value)
-        writer.overwrite(F.lit(True))  # every row replaced in one atomic commit
-    else:
-        _merge(spark, df, columns, landed_plan, target, props)
+        landed_plan = commits.evolve_table(spark, target, landed_plan,
+                                           log=lambda stmt: log(f"{plan.source_label}: {stmt}"))
+    landed = spark.read.option("snapshot-id", str(raw_snapshot_id)).table(source)
+    commits.commit(spark, landed, landed_plan, target, props,
+                   how=plan.mode.iceberg_commit(kind, table_created=created))
     snap = ice.snapshot_of_run(spark, target, run_id)
     elapsed = time.monotonic() - started
     return StepResult({
-        "row_count": snap["total_records"],
-        "raw_row_count": raw_snap["total_records"],
+        "row_count": snap.total_records,
+        "raw_row_count": raw_snap.total_records,
         "commit_kind": kind,
         "iceberg_table": target,
-        "snapshot_id": snap["snapshot_id"],
+        "snapshot_id": snap.snapshot_id,
         "table_location": ice.table_location(spark, target) or "",
-        "files": snap["total_files"],
-        "bytes": snap["total_bytes"],
+        "files": snap.total_files,
+        "bytes": snap.total_bytes,
         "duration_s": round(elapsed, 3),
-        "rows_per_s": round(raw_snap["total_records"] / elapsed, 1) if elapsed > 0 else 0.0,
-        **{k.removeprefix(ice.SUMMARY_PREFIX): v for k, v in props.items()
-           if k in (changes.WATERMARK_KEY, changes.CT_VERSION_KEY, changes.FULL_REASON_KEY)},
+        "rows_per_s": round(raw_snap.total_records / elapsed, 1) if elapsed > 0 else 0.0,
+        **{state.short(k): v for k, v in props.items() if k in state.SHOWN},
     }, landed_plan)
-
-
-def _merge(spark, df, columns, schema_plan: sch.TableSchemaPlan, target: str, props: dict[str, str],
-           full_sync: bool = False) -> None:
-    """MERGE the landed changes by key, committing `props` in the same snapshot's summary.
-
-    Columns dropped in SQL Server are not updated, so a row keeps the last value it had there;
-    with full_sync the landing is the whole table and target rows missing from it are deleted.
-    """
-    from pyspark.sql import functions as F
-
-    view = f"landing_{abs(hash((target, props[RAW_SNAPSHOT_KEY])))}"
-    df.select(*columns, F.col(changes.CHANGE_OP)).createOrReplaceTempView(view)
-    keys = " AND ".join(f"t.{quote_spark(k)} = s.{quote_spark(k)}" for k in schema_plan.key_columns)
-    names = [quote_spark(c.name) for c in schema_plan.columns]
-    updated = [quote_spark(c.name) for c in schema_plan.columns if not c.dropped]
-    op = quote_spark(changes.CHANGE_OP)
-    sql = (
-        f"MERGE INTO {target} t USING {view} s ON {keys} "
-        f"WHEN MATCHED AND s.{op} = 'D' THEN DELETE "
-        f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{n} = s.{n}' for n in updated)} "
-        f"WHEN NOT MATCHED AND s.{op} <> 'D' THEN INSERT ({', '.join(names)}) "
-        f"VALUES ({', '.join(f's.{n}' for n in names)})"
-        + (" WHEN NOT MATCHED BY SOURCE THEN DELETE" if full_sync else "")
-    )
-    ice.with_commit_properties(spark, props, lambda: spark.sql(sql))
-    spark.catalog.dropTempView(view)
-
-
-def table_schema(spark, qualified: str, plan: TablePlan) -> sch.TableSchemaPlan:
-    rows = spark.sql(f"SHOW TBLPROPERTIES {qualified} ('{sch.SCHEMA_PROPERTY}')").collect()
-    value = rows[0]["value"] if rows else None
-    if not value or value.startswith("Table "):
-        raise RuntimeError(f"{qualified} has no {sch.SCHEMA_PROPERTY} property; re-run the extract for {plan.source_label}")
-    return sch.TableSchemaPlan.from_property(plan.source_label, value)
-
-
-def _sql_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 # --- 3. StarRocks ----------------------------------------------------------------------------
@@ -330,33 +221,34 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     snap = ice.current_snapshot(spark, source)
     if snap is None:
         raise RuntimeError(f"{source} has no snapshot yet; materialize the Iceberg asset of {plan.source_label} first")
-    schema_plan = table_schema(spark, source, plan)
-    check_lengths(spark, source, snap["snapshot_id"], schema_plan)
+    schema_plan = commits.table_schema(spark, source, plan.source_label)
+    stream_load.check_lengths(spark, source, snap.snapshot_id, schema_plan)
     client = StarRocksClient(starrocks)
     database, table = plan.namespace, plan.table
     client.ensure_database(database)
-    loaded_id = sr_load.loaded_snapshot(client, database, table) if plan.load_mode != "full" else None
-    mode, reason, outcome = "full", "full load mode", None
-    if plan.load_mode != "full":
+    deltas = plan.mode.applies_deltas
+    loaded_id = stream_load.loaded_snapshot(client, database, table) if deltas else None
+    mode, reason, outcome = state.RUN_FULL, plan.mode.reason_for_full(), None
+    if deltas:
         mode, reason, outcome = _try_delta(spark, client, plan, source, raw_table(iceberg, plan), snap,
                                            schema_plan, loaded_id, log)
     if outcome is None:
-        outcome = sr_load.full_reload(
+        outcome = stream_load.full_reload(
             spark, client=client, source=source, snapshot=snap, schema_plan=schema_plan, database=database,
             table=table, model=plan.starrocks.model, buckets=plan.starrocks.buckets,
             replication_num=plan.starrocks.replication_num, comment=plan.spec.description, run_id=run_id,
             table_label=plan.source_label, log=log)
-        mode = "full"
-    if plan.load_mode != "full":
-        sr_load.record_snapshot(client, database, table, snap["snapshot_id"], run_id)
+        mode = state.RUN_FULL
+    if deltas:
+        stream_load.record_snapshot(client, database, table, snap.snapshot_id, run_id)
     rows = client.count(database, table)
     elapsed = time.monotonic() - started
     return StepResult({
         "row_count": rows,
         "load_kind": mode,
         "load_reason": reason,
-        "iceberg_snapshot_id": snap["snapshot_id"],
-        "iceberg_row_count": snap["total_records"],
+        "iceberg_snapshot_id": snap.snapshot_id,
+        "iceberg_row_count": snap.total_records,
         # The snapshot a delta started from (absent when StarRocks had none loaded).
         **({"previous_snapshot_id": loaded_id} if loaded_id else {}),
         "starrocks_table": f"{database}.{table}",
@@ -375,49 +267,21 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     }, schema_plan)
 
 
-def check_lengths(spark, source: str, snapshot_id: int, schema_plan: sch.TableSchemaPlan) -> None:
-    """Refuse, by column, values longer than StarRocks can hold (only MAX types can be).
-
-    NVARCHAR(n)/VARBINARY(n) always fit their mapped types; VARCHAR(MAX), NVARCHAR(MAX), XML and
-    VARBINARY(MAX) can exceed StarRocks' 1048576-byte limit, which a load would reject row by row.
-    """
-    from pyspark.sql import functions as F
-
-    from mssql_starrocks.lib import typemap
-
-    limited = [c for c in schema_plan.columns
-               if c.starrocks_type in (f"VARCHAR({typemap.STARROCKS_MAX_VARCHAR})",
-                                       f"VARBINARY({typemap.STARROCKS_MAX_VARBINARY})")]
-    if not limited:
-        return
-    df = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
-    row = df.select(*[F.max(F.octet_length(F.col(quote_spark(c.name)))).alias(c.name) for c in limited]).collect()[0]
-    too_long = [(c, row[c.name]) for c in limited if row[c.name] is not None and row[c.name] > typemap.STARROCKS_MAX_VARCHAR]
-    if too_long:
-        detail = "; ".join(
-            f"column {c.name} ({c.source_type} -> {c.starrocks_type}) holds a value of {n:,} bytes" for c, n in too_long)
-        raise sch.SchemaError(
-            f"table {schema_plan.table_label}: {detail}, over StarRocks' maximum of "
-            f"{typemap.STARROCKS_MAX_VARCHAR:,} bytes per value. The Iceberg table holds it; StarRocks was not changed. "
-            "List the column under exclude_columns in the tables file to migrate the rest."
-        )
-
-
-def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, landing: str, snap: dict,
+def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, landing: str, snap: ice.Snapshot,
                schema_plan: sch.TableSchemaPlan, loaded_id: int | None, log: Log):
     """Apply only the changes since the snapshot StarRocks last loaded; (mode, reason, outcome|None)."""
     database, table = plan.namespace, plan.table
     if loaded_id is None or not client.table_exists(database, table):
-        return "full", "first load into StarRocks", None
-    if loaded_id == snap["snapshot_id"]:
-        return "delta", "already at this snapshot", sr_load.LoadOutcome([], "")
-    chain = sr_load.delta_chain(spark, source, loaded_id, snap["snapshot_id"])
+        return state.RUN_FULL, "first load into StarRocks", None
+    if loaded_id == snap.snapshot_id:
+        return state.RUN_DELTA, "already at this snapshot", stream_load.LoadOutcome([], "")
+    chain = stream_load.delta_chain(spark, source, loaded_id, snap.snapshot_id)
     if chain is None:
-        return "full", f"snapshot {loaded_id} is not an ancestor of {snap['snapshot_id']}", None
+        return state.RUN_FULL, f"snapshot {loaded_id} is not an ancestor of {snap.snapshot_id}", None
     if not chain:
-        return "delta", "no rows changed since the loaded snapshot (only compacted)", sr_load.LoadOutcome([], "")
-    if any(s["summary"].get(changes.KIND_KEY) != "delta" for s in chain):
-        return "full", "a full reload happened in Iceberg since the last load", None
+        return state.RUN_DELTA, "no rows changed since the loaded snapshot (only compacted)", stream_load.LoadOutcome([], "")
+    if not all(state.is_delta(s.summary) for s in chain):
+        return state.RUN_FULL, "a full reload happened in Iceberg since the last load", None
     live_columns = dict(client.columns(database, table))
     known = sch.TableSchemaPlan(schema_plan.table_label,
                                 tuple(c for c in schema_plan.columns if c.name in live_columns),
@@ -427,15 +291,15 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
         log(f"{plan.source_label}: {stmt}")
         client.execute(stmt)
         client.wait_schema_change(database, table)
-    frame = sr_load.delta_frame(spark, source=source, snapshot_id=snap["snapshot_id"], raw_table=landing, chain=chain,
-                                schema_plan=schema_plan, raw_snapshot_key=RAW_SNAPSHOT_KEY)
+    frame = stream_load.delta_frame(spark, source=source, snapshot_id=snap.snapshot_id, raw_table=landing, chain=chain,
+                                schema_plan=schema_plan)
     if frame is None:
-        return "full", "a landing snapshot behind the delta is missing", None
+        return state.RUN_FULL, "a landing snapshot behind the delta is missing", None
     frame = frame.cache()
     count = frame.count()
     partitions = splits.wanted_splits(count, 1, "auto")
-    outcome = sr_load.apply_delta(frame, client=client, database=database, table=table,
-                                  target_snapshot_id=snap["snapshot_id"], schema_plan=schema_plan,
+    outcome = stream_load.apply_delta(frame, client=client, database=database, table=table,
+                                  target_snapshot_id=snap.snapshot_id, schema_plan=schema_plan,
                                   partitions=partitions, table_label=plan.source_label)
     frame.unpersist()
-    return "delta", f"{count} changed row(s) from {len(chain)} Iceberg commit(s)", outcome
+    return state.RUN_DELTA, f"{count} changed row(s) from {len(chain)} Iceberg commit(s)", outcome

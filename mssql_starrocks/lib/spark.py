@@ -134,3 +134,38 @@ def _connect_session(remote: str, conf: dict[str, str]):
             "(see README, \"Spark: local, a cluster, or Spark Connect\")"
         )
     return spark
+
+
+class SparkConnectUnsupported(RuntimeError):
+    pass
+
+
+def check_spark_connect(plans, env=None) -> None:
+    """With Spark Connect, refuse at load what it cannot run, naming each reason and the way out.
+
+    * Tables whose load mode cannot run there (see each mode's `spark_connect_refusal`): their
+      Iceberg commit is a MERGE INTO carrying the run's state in its snapshot summary, which
+      Iceberg 1.10 on Spark 3.5 takes only through a call into the driver's JVM.
+    * The local catalog: its SQLite file would be opened by the server, once per client session,
+      and a session the server keeps blocks the next run's commits (SQLITE_BUSY).
+    """
+    from mssql_starrocks import settings
+
+    e = os.environ if env is None else env
+    variable = settings.spark_remote_variable(e)
+    if variable is None:
+        return
+    problems = []
+    if settings.catalog_type(e) == "local":
+        problems.append(
+            "ICEBERG_CATALOG_TYPE=local: the local catalog (SQLite) would be opened by the Spark Connect server "
+            "once per client session, and a session the server keeps open blocks the next run's commits "
+            "(SQLITE_BUSY); use ICEBERG_CATALOG_TYPE=glue with ICEBERG_WAREHOUSE=s3://...")
+    refused = [p for p in plans if p.mode.spark_connect_refusal]
+    if refused:
+        listed = ", ".join(f"{p.spec.qualified} ({p.load_mode})" for p in refused)
+        problems.append(f"{refused[0].tables_file}: table(s) {listed} {refused[0].mode.spark_connect_refusal}")
+    if problems:
+        raise SparkConnectUnsupported(
+            f"Spark Connect ({variable}={display_remote(e[variable])}) runs tables with load_mode full on the "
+            "Glue catalog only:\n  - " + "\n  - ".join(problems))

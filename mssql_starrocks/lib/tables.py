@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
 
 import dagster as dg
 
 from mssql_starrocks.lib.config import TABLES_FILE_ENV, TablePlan, load_plans
+
+
+# The step of each layer, as failures, locks and the failure sensor name it.
+STEP_OF_LAYER = {"raw": "extract", "iceberg": "iceberg commit", "starrocks": "starrocks load"}
+
+
+def schedule_name(prefix: str, cron: str | None = None) -> str:
+    """`<prefix>_schedule`, or with a short hash of the cron when one prefix has several crons."""
+    return f"{prefix}_schedule" if cron is None else f"{prefix}_{hashlib.sha1(cron.encode()).hexdigest()[:6]}_schedule"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Incremental MERGEs and small loads leave many small files; compaction rewrites t
 of the catalog's target size, in the table's sort order, as one Iceberg `replace` snapshot
 (same rows). It shares the table's pool and run lock, so it never runs beside that table's own
 steps, and the StarRocks load treats a `replace` snapshot as no change (see
-`sr_load.delta_chain`).
+`target.stream_load.delta_chain`).
 """
 
 
@@ -13,7 +13,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from mssql_starrocks.defs.migration.resources import IcebergResource, SparkResource, TableLocksResource
-from mssql_starrocks.lib import iceberg as ice
+from mssql_starrocks.lake import iceberg as ice
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.tables import configured_tables, table_keys, table_lock_name, table_pool

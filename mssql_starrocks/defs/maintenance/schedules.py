@@ -1,13 +1,12 @@
 """One schedule per maintenance cron: the compaction assets whose tables set `maintenance.schedule`."""
 
 
-import hashlib
 from collections import defaultdict
 
 import dagster as dg
 
 from mssql_starrocks.defs.maintenance.assets import compaction_key
-from mssql_starrocks.lib.tables import configured_tables
+from mssql_starrocks.lib.tables import configured_tables, schedule_name
 
 
 @dg.definitions
@@ -18,7 +17,7 @@ def defs() -> dg.Definitions:
             by_cron[plan.maintenance.schedule].append(compaction_key(plan))
     return dg.Definitions(schedules=[
         dg.ScheduleDefinition(
-            name=f"compaction_{hashlib.sha1(cron.encode()).hexdigest()[:6]}_schedule", cron_schedule=cron,
+            name=schedule_name("compaction", cron), cron_schedule=cron,
             execution_timezone="UTC", target=dg.AssetSelection.assets(*keys),
             description=f"Compacts the Iceberg files of {len(keys)} table(s) at '{cron}' (UTC).")
         for cron, keys in sorted(by_cron.items())

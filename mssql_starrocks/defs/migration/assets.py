@@ -16,16 +16,16 @@ from dagster import AssetExecutionContext
 from mssql_starrocks.defs.migration.resources import (
     IcebergResource, MssqlResource, SparkResource, StarRocksResource, TableLocksResource,
 )
-from mssql_starrocks.lib import iceberg as ice
 from mssql_starrocks.lib import pipeline
-from mssql_starrocks.lib.config import TablePlan
-from mssql_starrocks.lib.config import TablesFileError
+from mssql_starrocks.lib.config import TablePlan, TablesFileError
 from mssql_starrocks.lib.locks import TableBusyError
-from mssql_starrocks.lib.mssql import SourceError
-from mssql_starrocks.lib.schema import SchemaError, TableSchemaPlan
-from mssql_starrocks.lib.sr_load import StarRocksLoadFailed
-from mssql_starrocks.lib.starrocks import StarRocksAccessDenied
-from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys, table_lock_name, table_pool
+from mssql_starrocks.lib.tables import (
+    STEP_OF_LAYER, TableKeys, configured_tables, table_keys, table_lock_name, table_pool,
+)
+from mssql_starrocks.mapping.schema import SchemaError, TableSchemaPlan
+from mssql_starrocks.source.mssql import SourceError
+from mssql_starrocks.target.starrocks import StarRocksAccessDenied
+from mssql_starrocks.target.stream_load import StarRocksLoadFailed
 
 
 def column_schema(schema_plan: TableSchemaPlan, layer: str) -> dg.TableSchema:
@@ -90,13 +90,10 @@ PERMANENT = (SchemaError, SourceError, StarRocksLoadFailed, StarRocksAccessDenie
 
 def _summary(exc: BaseException) -> str:
     """One line for a failure: the Java root cause of a Spark/JDBC error, else the message."""
-    java = _java_exception(exc)
-    if java is not None:
+    chain = _java_causes(exc)
+    if chain:
         try:
-            first, root = str(java.toString()), java
-            while root.getCause() is not None:
-                root = root.getCause()
-            cause = str(root.toString())
+            first, cause = str(chain[0].toString()), str(chain[-1].toString())
             return first if cause == first else f"{first.splitlines()[0]} (caused by {cause.splitlines()[0]})"
         except Exception:  # noqa: BLE001 - the JVM may be gone
             pass
@@ -111,25 +108,28 @@ AWS_PERMANENT = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "
                  "SignatureDoesNotMatch", "NoSuchBucket", "UnrecognizedClientException", "InvalidClientTokenId"}
 
 
-def _java_exception(exc: BaseException):
-    """The JVM exception behind a py4j error or a PySpark captured exception, if any."""
-    return getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+def _java_causes(exc: BaseException, limit: int = 20) -> list:
+    """The JVM exception behind a py4j error or a PySpark captured exception, then its causes."""
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    chain = []
+    while java is not None and len(chain) < limit:
+        chain.append(java)
+        try:
+            java = java.getCause()
+        except Exception:  # noqa: BLE001 - the JVM may be gone
+            break
+    return chain
 
 
 def _aws_error_code(exc: BaseException) -> str | None:
     """The AWS error code (e.g. AccessDenied) of the first AWS service exception in the Java causes."""
-    java, depth = _java_exception(exc), 0
-    while java is not None and depth < 20:
+    for java in _java_causes(exc):
         try:
             details = java.awsErrorDetails()  # only AwsServiceException has it
             if details is not None and details.errorCode():
                 return str(details.errorCode())
         except Exception:  # noqa: BLE001 - not an AWS exception (py4j says no such method)
             pass
-        try:
-            java, depth = java.getCause(), depth + 1
-        except Exception:  # noqa: BLE001 - the JVM may be gone
-            return None
     return None
 
 
@@ -176,7 +176,8 @@ def _step_metadata(result: pipeline.StepResult, layer: str, upstream: dg.AssetKe
     return meta
 
 
-def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDefinition]:
+def _build_table_assets(*, plan: TablePlan, keys: TableKeys, steps=pipeline) -> list[dg.AssetsDefinition]:
+    """raw -> iceberg -> starrocks for one table; `steps` does the work (lib/pipeline; tests pass fakes)."""
     common = dict(group_name=plan.group, metadata={"source_table": plan.source_label, "load_mode": plan.load_mode},
                   retry_policy=RETRY, owners=list(plan.owners))
     # Dagster's pool of the table (a limit in dagster.yaml queues runs in Dagit); the table lock
@@ -188,13 +189,15 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
         with _failures(plan.source_label, step):
             locks.hold(lock_name, label=plan.source_label, run_id=context.run.run_id, step=step, log=context.log.info)
 
+    extract_step, commit_step, load_step = (STEP_OF_LAYER[layer] for layer in ("raw", "iceberg", "starrocks"))
+
     @dg.asset(key=keys.raw, kinds={"mssql", "spark", "iceberg"}, description=_description(plan, "raw"),
               tags=plan.asset_tags("raw"), pool=pool, **common)
     def raw(context: AssetExecutionContext, spark: SparkResource, mssql: MssqlResource,
             iceberg: IcebergResource, locks: TableLocksResource) -> dg.MaterializeResult:
-        lock(context, locks, "extract")
-        with _failures(plan.source_label, "extract"):
-            result = pipeline.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
+        lock(context, locks, extract_step)
+        with _failures(plan.source_label, extract_step):
+            result = steps.extract(spark.spark_session, mssql=mssql.settings(), iceberg=iceberg.get_client(),
                                       plan=plan, run_id=context.run.run_id, log=context.log.info,
                                       warn=context.log.warning)
         return dg.MaterializeResult(metadata=_step_metadata(result, "raw", None))
@@ -203,18 +206,16 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
               description=_description(plan, "iceberg"), tags=plan.asset_tags("iceberg"), pool=pool, **common)
     def iceberg_table(context: AssetExecutionContext, spark: SparkResource,
                       iceberg: IcebergResource, locks: TableLocksResource) -> dg.MaterializeResult:
-        lock(context, locks, "iceberg commit")
+        lock(context, locks, commit_step)
         catalog = iceberg.get_client()
         session = spark.spark_session
-        catalog.attach(session)
-        landing = pipeline.raw_table(catalog, plan)
-        snapshot = ice.current_snapshot(session, landing) if ice.table_exists(session, landing) else None
-        if snapshot is None:
-            raise RuntimeError(f"{plan.source_label}: no landing table {landing}; "
+        raw_snapshot_id = steps.landing_snapshot_id(session, iceberg=catalog, plan=plan)
+        if raw_snapshot_id is None:
+            raise RuntimeError(f"{plan.source_label}: no landing table yet; "
                                f"materialize {keys.raw.to_user_string()} first")
-        with _failures(plan.source_label, "iceberg commit"):
-            result = pipeline.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=snapshot["snapshot_id"],
-                                         run_id=context.run.run_id, log=context.log.info)
+        with _failures(plan.source_label, commit_step):
+            result = steps.to_iceberg(session, iceberg=catalog, plan=plan, raw_snapshot_id=raw_snapshot_id,
+                                      run_id=context.run.run_id, log=context.log.info)
         return dg.MaterializeResult(metadata={**_step_metadata(result, "iceberg", keys.raw),
                                               "catalog": catalog.display})
 
@@ -223,11 +224,11 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetsDe
               **common)
     def starrocks_table(context: AssetExecutionContext, spark: SparkResource, iceberg: IcebergResource,
                         starrocks: StarRocksResource, locks: TableLocksResource) -> dg.MaterializeResult:
-        lock(context, locks, "starrocks load")
-        with _failures(plan.source_label, "starrocks load"):
-            result = pipeline.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
-                                           starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,
-                                           log=context.log.info)
+        lock(context, locks, load_step)
+        with _failures(plan.source_label, load_step):
+            result = steps.to_starrocks(spark.spark_session, iceberg=iceberg.get_client(),
+                                        starrocks=starrocks.settings(), plan=plan, run_id=context.run.run_id,
+                                        log=context.log.info)
         return dg.MaterializeResult(metadata=_step_metadata(result, "starrocks", keys.iceberg))
 
     return [raw, iceberg_table, starrocks_table]

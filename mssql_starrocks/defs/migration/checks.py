@@ -7,7 +7,7 @@ iceberg:   full load: rows in the Iceberg snapshot = rows in the landing snapsho
            merge: rows in the Iceberg snapshot = SQL Server's row count at extract time.
 starrocks: COUNT(*) of the live StarRocks table = rows in the current Iceberg snapshot.
 profile:   per column, SQL Server vs StarRocks: non-null counts, MIN/MAX of exact numeric and
-           DATE columns, distinct keys (one aggregate query each side, see lib/profile.py).
+           DATE columns, distinct keys (one aggregate query each side, see mapping/profile.py).
 
 Exact comparisons fail the check with ERROR severity (blocking the next layer). Comparisons that
 rows written to SQL Server during the run can legitimately disturb (delta ranges, a merged
@@ -18,13 +18,14 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from mssql_starrocks.defs.migration.resources import IcebergResource, MssqlResource, SparkResource, StarRocksResource
-from mssql_starrocks.lib import changes
-from mssql_starrocks.lib import profile as prof
-from mssql_starrocks.lib.names import quote_starrocks
-from mssql_starrocks.lib import iceberg as ice
+from mssql_starrocks.lake import iceberg as ice
+from mssql_starrocks.lake import state
 from mssql_starrocks.lib import pipeline
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys
+from mssql_starrocks.mapping import profile as prof
+from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.source.extract import source_schema
 
 
 def _count_result(*, left_name: str, left: int | None, right_name: str, right: int | None,
@@ -59,37 +60,37 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                     description="Rows landed = rows SQL Server counted for the extract (whole table or change range)")
     def raw_check(spark: SparkResource, iceberg: IcebergResource) -> dg.AssetCheckResult:
         session, _, landing, snap = _current(spark, iceberg, lambda c: pipeline.raw_table(c, plan))
-        summary = snap["summary"] if snap else {}
+        summary = snap.summary if snap else {}
         where = {"where": f"{plan.source_label} -> {landing}"}
-        if summary.get(changes.KIND_KEY) == "delta":
-            expected = int(summary[changes.CHANGE_COUNT_KEY])
+        if state.is_delta(summary):
+            expected = int(summary[state.CHANGE_COUNT])
             if plan.spec.delete_detection:
-                expected += session.read.option("snapshot-id", str(snap["snapshot_id"])).table(landing).where(
-                    F.col(changes.CHANGE_OP) == "D").count()
+                expected += session.read.option("snapshot-id", str(snap.snapshot_id)).table(landing).where(
+                    F.col(state.CHANGE_OP) == "D").count()
             return _count_result(left_name="sql_server_changed_rows", left=expected, right_name="landed_rows",
-                                 right=snap["total_records"], severity=dg.AssetCheckSeverity.WARN, extra=where)
-        source = int(summary[pipeline.SOURCE_COUNT_KEY]) if snap else None
+                                 right=snap.total_records, severity=dg.AssetCheckSeverity.WARN, extra=where)
+        source = int(summary[state.SOURCE_COUNT]) if snap else None
         return _count_result(left_name="sql_server_rows", left=source, right_name="landed_rows",
-                             right=snap["total_records"] if snap else None, extra=where)
+                             right=snap.total_records if snap else None, extra=where)
 
     @dg.asset_check(asset=keys.iceberg, name="row_count_matches_raw", blocking=True,
                     description="Rows in the current Iceberg snapshot = the landing it came from (full) or "
                                 "SQL Server's count at extract time (merge)")
     def iceberg_check(spark: SparkResource, iceberg: IcebergResource) -> dg.AssetCheckResult:
         session, catalog, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
-        extra = {"where": table, "snapshot_id": str(snap["snapshot_id"]) if snap else ""}
-        if snap and snap["summary"].get(changes.KIND_KEY) == "delta":
-            source = snap["summary"].get(pipeline.SOURCE_COUNT_KEY)
+        extra = {"where": table, "snapshot_id": str(snap.snapshot_id) if snap else ""}
+        if snap and state.is_delta(snap.summary):
+            source = snap.summary.get(state.SOURCE_COUNT)
             return _count_result(left_name="sql_server_rows", left=int(source) if source else None,
-                                 right_name="iceberg_rows", right=snap["total_records"],
+                                 right_name="iceberg_rows", right=snap.total_records,
                                  severity=dg.AssetCheckSeverity.WARN, extra=extra)
         raw_rows = None
-        if snap and pipeline.RAW_SNAPSHOT_KEY in snap["summary"]:
+        if snap and state.RAW_SNAPSHOT in snap.summary:
             raw_snap = ice.snapshot_by_id(session, pipeline.raw_table(catalog, plan),
-                                          int(snap["summary"][pipeline.RAW_SNAPSHOT_KEY]))
-            raw_rows = raw_snap["total_records"]
+                                          int(snap.summary[state.RAW_SNAPSHOT]))
+            raw_rows = raw_snap.total_records
         return _count_result(left_name="landed_rows", left=raw_rows, right_name="iceberg_rows",
-                             right=snap["total_records"] if snap else None, extra=extra)
+                             right=snap.total_records if snap else None, extra=extra)
 
     @dg.asset_check(asset=keys.starrocks, name="row_count_matches_iceberg", blocking=True,
                     description="COUNT(*) of the StarRocks table = rows in the current Iceberg snapshot")
@@ -99,7 +100,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         client = starrocks.get_client()
         sr_rows = (client.count(plan.namespace, plan.table)
                    if client.table_exists(plan.namespace, plan.table) else None)
-        return _count_result(left_name="iceberg_rows", left=snap["total_records"] if snap else None,
+        return _count_result(left_name="iceberg_rows", left=snap.total_records if snap else None,
                              right_name="starrocks_rows", right=sr_rows,
                              extra={"where": f"{table} -> starrocks {plan.namespace}.{plan.table}"})
 
@@ -112,9 +113,9 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         if not target.table_exists(plan.namespace, plan.table):
             return dg.AssetCheckResult(passed=False, description=f"starrocks {plan.namespace}.{plan.table} does not "
                                                                  "exist yet; materialize the asset first")
-        schema_plan = pipeline.source_schema(source, plan)
+        schema_plan = source_schema(source, plan)
         ms = prof.measures(schema_plan, {name for name, _ in target.columns(plan.namespace, plan.table)})
-        target_table = f"{quote_starrocks(plan.namespace)}.{quote_starrocks(plan.table)}"
+        target_table = f"{quote_backtick(plan.namespace)}.{quote_backtick(plan.table)}"
         src_sql, dst_sql = prof.profile_queries(ms, source_table=plan.source_qualified_tsql, target_table=target_table)
         labels = [m.label for m in ms]
         src_vals, dst_vals = list(source.query(src_sql)[0]), list(target.execute(dst_sql)[0])
@@ -126,7 +127,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
             dst_vals.append(target.execute(keys_sql[1])[0][0])
         diffs = prof.compare(labels, src_vals, dst_vals)
         # Rows written to SQL Server after the extract change its side legitimately: then WARN.
-        live = plan.load_mode != "full" or int(src_vals[0]) != int(dst_vals[0])
+        live = plan.mode.profile_is_live(int(src_vals[0]), int(dst_vals[0]))
         where = f"{plan.source_label} -> starrocks {plan.namespace}.{plan.table}"
         if diffs:
             description = f"{len(diffs)} of {len(labels)} measures differ ({where}): " + "; ".join(diffs[:10])

@@ -1,12 +1,11 @@
 """One schedule per table group and cron: the tables file's `schedule` (or its default)."""
 
 
-import hashlib
 from collections import defaultdict
 
 import dagster as dg
 
-from mssql_starrocks.lib.tables import configured_tables, table_keys
+from mssql_starrocks.lib.tables import configured_tables, schedule_name, table_keys
 
 
 @dg.definitions
@@ -20,9 +19,8 @@ def defs() -> dg.Definitions:
         crons_per_group[group] += 1
     schedules = []
     for (group, cron), keys in sorted(by_group.items()):
-        name = f"{group}_schedule"
-        if crons_per_group[group] > 1:  # a group with tables on different crons gets one per cron
-            name = f"{group}_{hashlib.sha1(cron.encode()).hexdigest()[:6]}_schedule"
+        # A group with tables on different crons gets one schedule per cron.
+        name = schedule_name(group, cron if crons_per_group[group] > 1 else None)
         schedules.append(dg.ScheduleDefinition(
             name=name, cron_schedule=cron, execution_timezone="UTC",
             target=dg.AssetSelection.assets(*keys),

@@ -12,8 +12,8 @@ import json
 import dagster as dg
 
 from mssql_starrocks.defs.migration.resources import MssqlResource
-from mssql_starrocks.lib.mssql import SourceError
-from mssql_starrocks.lib.tables import configured_tables, table_keys
+from mssql_starrocks.source.mssql import SourceError
+from mssql_starrocks.lib.tables import STEP_OF_LAYER, configured_tables, table_keys
 
 
 def _build_change_sensor(*, minimum_interval_seconds: int) -> dg.SensorDefinition:
@@ -50,9 +50,6 @@ def _build_change_sensor(*, minimum_interval_seconds: int) -> dg.SensorDefinitio
     return source_change_sensor
 
 
-LAYER_STEP = {"raw": "extract", "iceberg": "iceberg commit", "starrocks": "starrocks load"}
-
-
 def failure_records(run_id: str, step_failures,
                     asset_keys_by_step: dict[str, list[dg.AssetKey]]) -> list[dg.AssetObservation]:
     """One observation per failed step's asset, naming the table, the step and the error (whole: a
@@ -68,7 +65,7 @@ def failure_records(run_id: str, step_failures,
             observations.append(dg.AssetObservation(asset_key=key, metadata={
                 "failed_run_id": run_id,
                 "table": "/".join(key.path[1:]),
-                "step": LAYER_STEP.get(layer, layer),
+                "step": STEP_OF_LAYER.get(layer, layer),
                 "error": message[:2000],
             }))
     return observations

@@ -9,7 +9,7 @@ import struct
 
 import pyarrow as pa
 
-from mssql_starrocks.lib import sr_json
+from mssql_starrocks.target import json_rows
 
 TEXTS = ["plain", "", None, 'quote " and \\ backslash', "tab\tnew\nline\rcr", "back\bspace\fform", "日本語 😀",
          "Zoë \u2028 sep", "ends with \\"]
@@ -37,9 +37,9 @@ def rows_of(body: bytes) -> list[dict]:
 
 def test_kernel_json_equals_row_json_value_by_value():
     b = batch()
-    fast = sr_json._by_kernels(sr_json.jsonable(b), {})
+    fast = json_rows._by_kernels(json_rows.jsonable(b), {})
     assert fast is not None  # this batch must take the fast path
-    slow = sr_json._by_rows(sr_json.jsonable(b), {})
+    slow = json_rows._by_rows(json_rows.jsonable(b), {})
     a, z = rows_of(fast), rows_of(slow)
     assert len(a) == len(z) == b.num_rows
     for x, y in zip(a, z):
@@ -55,15 +55,15 @@ def test_kernel_json_equals_row_json_value_by_value():
 
 def test_batches_needing_more_take_the_row_path_and_renames_apply():
     control = pa.RecordBatch.from_pydict({"t": pa.array(["bell \x07"])})
-    assert sr_json._by_kernels(control, {}) is None
-    assert rows_of(sr_json.rows_json(control)) == [{"t": "bell \x07"}]
+    assert json_rows._by_kernels(control, {}) is None
+    assert rows_of(json_rows.rows_json(control)) == [{"t": "bell \x07"}]
     binary = pa.RecordBatch.from_pydict({"b": pa.array([b"\x00\xff", None], pa.binary())})
-    assert rows_of(sr_json.rows_json(binary, {"b": "__hex_b"})) == [{"__hex_b": "00ff"}, {"__hex_b": None}]
+    assert rows_of(json_rows.rows_json(binary, {"b": "__hex_b"})) == [{"__hex_b": "00ff"}, {"__hex_b": None}]
     renamed = pa.RecordBatch.from_pydict({"x": pa.array([1])})
-    assert rows_of(sr_json.rows_json(renamed, {"x": "y"})) == [{"y": 1}]
+    assert rows_of(json_rows.rows_json(renamed, {"x": "y"})) == [{"y": 1}]
 
 
 def test_joined_arrays_are_one_array():
-    parts = [sr_json.rows_json(pa.RecordBatch.from_pydict({"i": pa.array([i, i + 1])})) for i in (0, 2)]
-    assert rows_of(sr_json.join_arrays(parts + [b"[]"])) == [{"i": 0}, {"i": 1}, {"i": 2}, {"i": 3}]
-    assert sr_json.join_arrays([b"[]"]) == b"[]"
+    parts = [json_rows.rows_json(pa.RecordBatch.from_pydict({"i": pa.array([i, i + 1])})) for i in (0, 2)]
+    assert rows_of(json_rows.join_arrays(parts + [b"[]"])) == [{"i": 0}, {"i": 1}, {"i": 2}, {"i": 3}]
+    assert json_rows.join_arrays([b"[]"]) == b"[]"

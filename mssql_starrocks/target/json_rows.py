@@ -11,8 +11,12 @@ is encoded row by row with the `json` module instead, so both ways give the same
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
-from typing import Iterable
+from typing import Any, Iterable, Iterator
+
+from mssql_starrocks.mapping.typemap import datetime_text
 
 # JSON string escapes that Arrow can apply by literal replacement; the backslash first.
 _ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"),
@@ -58,8 +62,6 @@ def join_arrays(bodies: Iterable[bytes]) -> bytes:
 
 
 def _by_rows(batch, renamed: dict[str, str]) -> bytes:
-    from mssql_starrocks.lib.starrocks import json_chunks
-
     names = [renamed.get(n, n) for n in batch.schema.names]
     return b"".join(json_chunks(dict(zip(names, row.values())) for row in batch.to_pylist()))
 
@@ -108,3 +110,35 @@ def _by_kernels(batch, renamed: dict[str, str]) -> bytes | None:
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)
     start, end = int(offsets[joined.offset]), int(offsets[joined.offset + 1])
     return b"".join((b"[", memoryview(joined.buffers()[2])[start:end], b"]"))
+
+
+# --- rows as Python values (the row-by-row way, and loads of Python rows) ---------------------
+def _json_default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime):
+        return datetime_text(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    raise TypeError(f"cannot encode {type(value).__name__} for Stream Load")
+
+
+def json_chunks(rows: Iterable[dict], chunk_bytes: int = 4 * 1024 * 1024) -> Iterator[bytes]:
+    """Rows as one JSON array, produced in chunks so a partition streams with bounded memory."""
+    encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False, allow_nan=False,
+                               separators=(",", ":"))
+    buf: list[str] = ["["]
+    size = 1
+    first = True
+    for row in rows:
+        piece = ("" if first else ",") + encoder.encode(row)
+        first = False
+        buf.append(piece)
+        size += len(piece)
+        if size >= chunk_bytes:
+            yield "".join(buf).encode("utf-8")
+            buf, size = [], 0
+    buf.append("]")
+    yield "".join(buf).encode("utf-8")

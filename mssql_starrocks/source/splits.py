@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from mssql_starrocks.lib.names import quote_tsql
+from mssql_starrocks.mapping.names import quote_tsql, tsql_escape
 
 ROWS_PER_SPLIT = 250_000
 MAX_SPLITS_PER_CORE = 4
@@ -59,8 +59,7 @@ def tsql_literal(value: Any) -> str:
         return f"'{value.isoformat(sep=' ', timespec='microseconds')}'"
     if isinstance(value, dt.date):
         return f"'{value.isoformat()}'"
-    text = str(value).replace("'", "''")
-    return f"N'{text}'"
+    return f"N'{tsql_escape(str(value))}'"
 
 
 def range_predicates(column: str, boundaries: Sequence[Any]) -> tuple[str, ...]:
@@ -99,8 +98,8 @@ def pick_boundaries(histogram: Sequence[tuple[Any, int]], n: int) -> list[Any]:
 
 def histogram_sql(schema: str, table: str, column: str) -> str:
     """Steps of the statistics histogram whose leading column is `column` (SQL Server 2016 SP1 CU2+)."""
-    obj = f"{quote_tsql(schema)}.{quote_tsql(table)}".replace("'", "''")
-    col = column.replace("'", "''")
+    obj = tsql_escape(f"{quote_tsql(schema)}.{quote_tsql(table)}")
+    col = tsql_escape(column)
     return (
         "SELECT h.range_high_key, h.range_rows + h.equal_rows FROM sys.stats s "
         "JOIN sys.stats_columns sc ON sc.object_id = s.object_id AND sc.stats_id = s.stats_id AND sc.stats_column_id = 1 "

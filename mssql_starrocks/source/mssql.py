@@ -14,7 +14,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from mssql_starrocks.lib import names, typemap
+from mssql_starrocks.mapping import names
+from mssql_starrocks.mapping import typemap
 
 ISOLATION_SQL = {
     "read_committed": "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
@@ -200,13 +201,6 @@ class MssqlClient:
 
     def row_count(self, schema: str, table: str) -> int:
         return int(self.query(f"SELECT COUNT_BIG(*) FROM {names.quote_tsql(schema)}.{names.quote_tsql(table)}")[0][0])
-
-    def key_bounds(self, schema: str, table: str, column: str) -> tuple[Any, Any, int]:
-        q = names.quote_tsql(column)
-        row = self.query(
-            f"SELECT MIN({q}), MAX({q}), COUNT_BIG(*) FROM {names.quote_tsql(schema)}.{names.quote_tsql(table)}"
-        )[0]
-        return row[0], row[1], int(row[2])
 
     def change_signature(self, schema: str, table: str) -> str:
         """A cheap fingerprint that changes when the table is written: row count + last write time."""

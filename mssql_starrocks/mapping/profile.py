@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from mssql_starrocks.lib.names import quote_starrocks, quote_tsql
-from mssql_starrocks.lib.schema import TableSchemaPlan
+from mssql_starrocks.mapping.names import quote_backtick, quote_tsql
+from mssql_starrocks.mapping.schema import TableSchemaPlan
 
 EXACT_RANGE_TYPES = {"tinyint", "smallint", "int", "bigint", "decimal", "numeric", "money", "smallmoney", "date"}
 
@@ -31,11 +31,10 @@ def measures(plan: TableSchemaPlan, starrocks_columns: set[str]) -> list[Measure
     for c in plan.data_columns:
         if c.name not in starrocks_columns or c.source_name is None:
             continue
-        src, dst = quote_tsql(c.source_name), quote_starrocks(c.name)
+        src, dst = quote_tsql(c.source_name), quote_backtick(c.name)
         # Not COUNT(col): SQL Server refuses it on TEXT/NTEXT/IMAGE. Not SUM(CASE ...): NULL on an empty table.
         out.append(Measure(f"non-null {c.name}", f"COUNT_BIG(CASE WHEN {src} IS NOT NULL THEN 1 END)", f"COUNT({dst})"))
-        base = (c.source_type or "").split("(")[0].strip().lower()
-        if base in EXACT_RANGE_TYPES:
+        if c.base_type in EXACT_RANGE_TYPES:
             out.append(Measure(f"min {c.name}", f"MIN({src})", f"MIN({dst})"))
             out.append(Measure(f"max {c.name}", f"MAX({src})", f"MAX({dst})"))
     return out
@@ -46,7 +45,7 @@ def distinct_keys_sql(plan: TableSchemaPlan, *, source_table: str, target_table:
         return None
     by_name = {c.name: c for c in plan.columns}
     src = ", ".join(quote_tsql(by_name[k].source_name or k) for k in plan.key_columns)
-    dst = ", ".join(quote_starrocks(k) for k in plan.key_columns)
+    dst = ", ".join(quote_backtick(k) for k in plan.key_columns)
     return (f"SELECT COUNT_BIG(*) FROM (SELECT DISTINCT {src} FROM {source_table}) AS k",
             f"SELECT COUNT(*) FROM (SELECT DISTINCT {dst} FROM {target_table}) AS k")
 

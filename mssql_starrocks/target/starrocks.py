@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
-import decimal
-import json
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from mssql_starrocks.lib.names import quote_starrocks as q
+from mssql_starrocks.mapping.names import quote_backtick as q
 
 STAGING_MARK = "__load_"
 
@@ -275,40 +272,6 @@ def describe_failure(settings: StarRocksSettings, database: str, table: str, lab
         except requests.RequestException as exc:
             parts.append(f"(ErrorURL {error_url} could not be read: {exc})")
     return "\n".join(parts)
-
-
-# --- JSON encoding of rows for Stream Load ----------------------------------------------------
-def _json_default(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return value.isoformat(sep=" ", timespec="microseconds")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    raise TypeError(f"cannot encode {type(value).__name__} for Stream Load")
-
-
-def json_chunks(rows: Iterable[dict], chunk_bytes: int = 4 * 1024 * 1024) -> Iterator[bytes]:
-    """Rows as one JSON array, produced in chunks so a partition streams with bounded memory."""
-    encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False, allow_nan=False,
-                               separators=(",", ":"))
-    buf: list[str] = ["["]
-    size = 1
-    first = True
-    for row in rows:
-        piece = ("" if first else ",") + encoder.encode(row)
-        first = False
-        buf.append(piece)
-        size += len(piece)
-        if size >= chunk_bytes:
-            yield "".join(buf).encode("utf-8")
-            buf, size = [], 0
-    buf.append("]")
-    yield "".join(buf).encode("utf-8")
 
 
 def make_label(*parts: str, limit: int = 128) -> str:

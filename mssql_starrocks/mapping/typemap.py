@@ -17,13 +17,13 @@ UTF-8 bytes (a surrogate pair, 2 units, takes 4), and a single-byte code page ch
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 STARROCKS_MAX_VARCHAR = 1_048_576  # bytes, StarRocks >= 2.1
 STARROCKS_MAX_VARBINARY = 1_048_576
 UTF8_BYTES_PER_UNIT = 3
 OFFSET_SUFFIX = "_tz_offset_min"
-OLDEST_STARROCKS = "3.3.5"  # DATETIME keeps microseconds from 3.3.5 on
 
 
 class UnsupportedTypeError(ValueError):
@@ -203,3 +203,15 @@ def render_markdown() -> str:
     lines = ["| SQL Server | Iceberg | StarRocks | Notes |", "| --- | --- | --- | --- |"]
     lines += [f"| {r.sql_server} | {r.iceberg} | {r.starrocks} | {r.note} |" for r in RULES]
     return "\n".join(lines)
+
+
+def datetime_text(value) -> str:
+    """A date/time as the targets' DATETIME text: UTC without offset, microseconds
+    (a date is its midnight); anything else as str()."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat() + " 00:00:00.000000"
+    return str(value)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from mssql_starrocks.lib import names, typemap
-from mssql_starrocks.lib.names import quote_starrocks, quote_tsql
+from mssql_starrocks.mapping import names
+from mssql_starrocks.mapping import typemap
+from mssql_starrocks.mapping.names import backslash_escape, quote_backtick
 
 SCHEMA_PROPERTY = "mssql_starrocks.columns"
 
@@ -45,6 +46,11 @@ class ColumnPlan:
     def to_json(self) -> dict:
         return self.__dict__.copy()
 
+    @property
+    def base_type(self) -> str:
+        """The SQL Server type without its length/precision, lower case ("" for audit columns)."""
+        return (self.source_type or "").split("(")[0].strip().lower()
+
 
 @dataclass(frozen=True)
 class TableSchemaPlan:
@@ -62,10 +68,6 @@ class TableSchemaPlan:
             if c.name == name:
                 return c
         raise KeyError(name)
-
-    def extract_sql(self, schema: str, table: str) -> str:
-        select = ", ".join(f"{c.select_sql} AS {quote_tsql(c.name)}" for c in self.data_columns)
-        return f"SELECT {select} FROM {quote_tsql(schema)}.{quote_tsql(table)}"
 
     def to_property(self) -> str:
         return json.dumps({"columns": [c.to_json() for c in self.columns], "key_columns": list(self.key_columns)},
@@ -149,9 +151,9 @@ def starrocks_create_table(plan: TableSchemaPlan, database: str, table: str, *, 
         # dropped in SQL Server stops being filled; NOT NULL elsewhere would reject those rows.
         null = "NOT NULL" if c.name in keys else "NULL"
         desc = f"SQL Server {c.source_type}" if c.source_type else c.note
-        lines.append(f"  {quote_starrocks(c.name)} {c.starrocks_type} {null} COMMENT {_sr_string(desc)}")
-    key_sql = ", ".join(quote_starrocks(k) for k in keys)
-    ddl = [f"CREATE TABLE {quote_starrocks(database)}.{quote_starrocks(table)} (", ",\n".join(lines), ")"]
+        lines.append(f"  {quote_backtick(c.name)} {c.starrocks_type} {null} COMMENT {_sr_string(desc)}")
+    key_sql = ", ".join(quote_backtick(k) for k in keys)
+    ddl = [f"CREATE TABLE {quote_backtick(database)}.{quote_backtick(table)} (", ",\n".join(lines), ")"]
     if model == "primary_key":
         ddl.append(f"PRIMARY KEY ({key_sql})")
     elif keys:
@@ -168,4 +170,4 @@ def starrocks_create_table(plan: TableSchemaPlan, database: str, table: str, *, 
 
 
 def _sr_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + backslash_escape(text) + "'"

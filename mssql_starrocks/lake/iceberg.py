@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SUMMARY_PREFIX = "mssql_starrocks."
-RUN_ID_KEY = SUMMARY_PREFIX + "run_id"
+from mssql_starrocks.lake import state
+
+# The local catalog's directory unless ICEBERG_LOCAL_DIR names another: .local/iceberg in the project.
+DEFAULT_LOCAL_DIR = str(Path(__file__).resolve().parents[2] / ".local" / "iceberg")
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class IcebergSettings:
     catalog_type: str = "local"  # "local" | "glue"
     spark_catalog_name: str = "lake"
     warehouse: str | None = None
-    local_dir: str = ".local/iceberg"
+    local_dir: str = DEFAULT_LOCAL_DIR
     aws_region: str | None = None
     glue_endpoint: str | None = None
     s3_endpoint: str | None = None
@@ -99,47 +101,76 @@ def table_exists(spark, qualified: str) -> bool:
     return bool(spark.catalog.tableExists(qualified))
 
 
-def snapshot_of_run(spark, qualified: str, run_id: str) -> dict[str, Any]:
-    """The newest snapshot of `qualified` committed by `run_id` (id, summary, committed_at)."""
-    rows = spark.sql(
-        f"SELECT snapshot_id, committed_at, operation, summary FROM {qualified}.snapshots "
-        f"WHERE summary['{RUN_ID_KEY}'] = '{run_id}' ORDER BY committed_at DESC LIMIT 1"
-    ).collect()
+@dataclass(frozen=True)
+class Snapshot:
+    """One Iceberg snapshot: its id, when and by which operation it was committed, and its
+    summary (Iceberg's counts, and the run id and state this project records, see state.py)."""
+
+    snapshot_id: int
+    committed_at: Any
+    operation: str
+    summary: dict[str, str]
+
+    @property
+    def total_records(self) -> int:
+        return int(self.summary.get("total-records", 0))
+
+    @property
+    def total_files(self) -> int:
+        return int(self.summary.get("total-data-files", 0))
+
+    @property
+    def total_bytes(self) -> int:
+        return int(self.summary.get("total-files-size", 0))
+
+
+def _newest(spark, sql: str, *, missing: str | None = None) -> Snapshot | None:
+    """The first snapshot `sql` selects (snapshot_id, committed_at, operation, summary); if there
+    is none, None, or with `missing` a RuntimeError saying it."""
+    rows = spark.sql(sql).collect()
     if not rows:
-        raise RuntimeError(f"no snapshot of {qualified} was committed by run {run_id}")
-    return _snapshot_row(rows[0])
+        if missing:
+            raise RuntimeError(missing)
+        return None
+    row = rows[0]
+    return Snapshot(int(row["snapshot_id"]), row["committed_at"], row["operation"], dict(row["summary"] or {}))
 
 
-def current_snapshot(spark, qualified: str) -> dict[str, Any] | None:
-    rows = spark.sql(
-        f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary FROM {qualified}.snapshots s "
-        f"JOIN (SELECT snapshot_id FROM {qualified}.history WHERE is_current_ancestor "
-        f"ORDER BY made_current_at DESC LIMIT 1) h ON s.snapshot_id = h.snapshot_id"
-    ).collect()
-    return _snapshot_row(rows[0]) if rows else None
+def snapshot_of_run(spark, qualified: str, run_id: str) -> Snapshot:
+    """The newest snapshot of `qualified` committed by `run_id`."""
+    return _newest(spark, f"SELECT snapshot_id, committed_at, operation, summary FROM {qualified}.snapshots "
+                          f"WHERE summary['{state.RUN_ID}'] = '{run_id}' ORDER BY committed_at DESC LIMIT 1",
+                   missing=f"no snapshot of {qualified} was committed by run {run_id}")
 
 
-def last_own_snapshot(spark, qualified: str) -> dict[str, Any] | None:
+def current_snapshot(spark, qualified: str) -> Snapshot | None:
+    return _newest(spark, f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary FROM {qualified}.snapshots s "
+                          f"JOIN (SELECT snapshot_id FROM {qualified}.history WHERE is_current_ancestor "
+                          f"ORDER BY made_current_at DESC LIMIT 1) h ON s.snapshot_id = h.snapshot_id")
+
+
+def last_own_snapshot(spark, qualified: str) -> Snapshot | None:
     """The newest snapshot in the current lineage that this project committed (it carries a run
     id), so state and counts survive commits of other writers that only rewrite files, such as
     a compaction by Glue's table optimizer or a user's maintenance job."""
-    rows = spark.sql(
-        f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary FROM {qualified}.snapshots s "
-        f"JOIN {qualified}.history h ON s.snapshot_id = h.snapshot_id "
-        f"WHERE h.is_current_ancestor AND s.summary['{RUN_ID_KEY}'] IS NOT NULL "
-        f"ORDER BY h.made_current_at DESC LIMIT 1"
-    ).collect()
-    return _snapshot_row(rows[0]) if rows else None
+    return _newest(spark, f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary FROM {qualified}.snapshots s "
+                          f"JOIN {qualified}.history h ON s.snapshot_id = h.snapshot_id "
+                          f"WHERE h.is_current_ancestor AND s.summary['{state.RUN_ID}'] IS NOT NULL "
+                          f"ORDER BY h.made_current_at DESC LIMIT 1")
 
 
-def snapshot_by_id(spark, qualified: str, snapshot_id: int) -> dict[str, Any]:
-    rows = spark.sql(
-        f"SELECT snapshot_id, committed_at, operation, summary FROM {qualified}.snapshots "
-        f"WHERE snapshot_id = {int(snapshot_id)}"
-    ).collect()
-    if not rows:
-        raise RuntimeError(f"snapshot {snapshot_id} of {qualified} does not exist (expired?)")
-    return _snapshot_row(rows[0])
+def committed_state(spark, qualified: str) -> dict[str, str]:
+    """The summary of the Iceberg table's last snapshot this project committed ({} if none)."""
+    if not table_exists(spark, qualified):
+        return {}
+    snap = last_own_snapshot(spark, qualified)
+    return dict(snap.summary) if snap else {}
+
+
+def snapshot_by_id(spark, qualified: str, snapshot_id: int) -> Snapshot:
+    return _newest(spark, f"SELECT snapshot_id, committed_at, operation, summary FROM {qualified}.snapshots "
+                          f"WHERE snapshot_id = {int(snapshot_id)}",
+                   missing=f"snapshot {snapshot_id} of {qualified} does not exist (expired?)")
 
 
 def table_location(spark, qualified: str) -> str | None:
@@ -147,19 +178,6 @@ def table_location(spark, qualified: str) -> str | None:
         if row[0] == "Location":
             return row[1]
     return None
-
-
-def _snapshot_row(row) -> dict[str, Any]:
-    summary = dict(row["summary"] or {})
-    return {
-        "snapshot_id": int(row["snapshot_id"]),
-        "committed_at": row["committed_at"],
-        "operation": row["operation"],
-        "summary": summary,
-        "total_records": int(summary.get("total-records", 0)),
-        "total_files": int(summary.get("total-data-files", 0)),
-        "total_bytes": int(summary.get("total-files-size", 0)),
-    }
 
 
 class _Callable:
@@ -190,7 +208,7 @@ def with_commit_properties(spark, properties: dict[str, str], fn) -> None:
     in Iceberg 1.10 on Spark 3.5: Spark 3.5 hands MERGE no write options (so no
     `snapshot-property.*`), and the session setting `spark.sql.iceberg.snapshot-property.*` is
     Spark 4 only. A Spark Connect session has no JVM here, so it is refused (definitions refuse
-    such tables at load already; see resources.check_spark_connect).
+    such tables at load already; see lib/spark.check_spark_connect).
     """
     from pyspark.java_gateway import ensure_callback_server_started
 
@@ -224,7 +242,7 @@ def compact(spark, qualified: str, *, target_file_size_bytes: int, min_input_fil
 
     Like any other writer's, its snapshot carries none of this project's summary entries;
     readers of state and counts look past it (`last_own_snapshot`), and the StarRocks load
-    sees no change in it (`sr_load.delta_chain`). Returns the counts and the files before/after.
+    sees no change in it (`target.stream_load.delta_chain`). Returns the counts and the files before/after.
     """
     before = current_snapshot(spark, qualified)
     if before is None:
@@ -236,6 +254,6 @@ def compact(spark, qualified: str, *, target_file_size_bytes: int, min_input_fil
     ).collect()[0]
     after = current_snapshot(spark, qualified)
     return {"rewritten_files": int(row["rewritten_data_files_count"]), "added_files": int(row["added_data_files_count"]),
-            "rewritten_bytes": int(row["rewritten_bytes_count"]), "files_before": before["total_files"],
-            "files_after": after["total_files"], "rows": after["total_records"], "snapshot_id": after["snapshot_id"],
-            "compacted": after["snapshot_id"] != before["snapshot_id"]}
+            "rewritten_bytes": int(row["rewritten_bytes_count"]), "files_before": before.total_files,
+            "files_after": after.total_files, "rows": after.total_records, "snapshot_id": after.snapshot_id,
+            "compacted": after.snapshot_id != before.snapshot_id}

@@ -64,9 +64,16 @@ def quote_tsql(name: str) -> str:
     return "[" + name.replace("]", "]]") + "]"
 
 
-def quote_starrocks(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+def tsql_escape(text: str) -> str:
+    """Text for inside a T-SQL string literal ('...')."""
+    return text.replace("'", "''")
 
 
-def quote_spark(name: str) -> str:
+def backslash_escape(text: str) -> str:
+    """Text for inside a Spark SQL or StarRocks string literal ('...'), where backslash escapes."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def quote_backtick(name: str) -> str:
+    """An identifier quoted for Spark SQL and for StarRocks (both quote with backticks)."""
     return "`" + name.replace("`", "``") + "`"

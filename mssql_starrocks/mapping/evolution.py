@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from mssql_starrocks.lib.schema import ColumnPlan, SchemaError, TableSchemaPlan
+from mssql_starrocks.mapping.schema import ColumnPlan, SchemaError, TableSchemaPlan
 
 
 class IncompatibleSchemaChange(SchemaError):
@@ -130,16 +130,16 @@ def diff(old: TableSchemaPlan, new: TableSchemaPlan) -> SchemaChange:
 
 
 def iceberg_ddl(table: str, change: SchemaChange) -> list[str]:
-    from mssql_starrocks.lib.names import quote_spark
+    from mssql_starrocks.mapping.names import quote_backtick
 
-    stmts = [f"ALTER TABLE {table} ADD COLUMN {quote_spark(c.name)} {c.spark_type}" for c in change.added]
-    stmts += [f"ALTER TABLE {table} ALTER COLUMN {quote_spark(new.name)} TYPE {new.spark_type}"
+    stmts = [f"ALTER TABLE {table} ADD COLUMN {quote_backtick(c.name)} {c.spark_type}" for c in change.added]
+    stmts += [f"ALTER TABLE {table} ALTER COLUMN {quote_backtick(new.name)} TYPE {new.spark_type}"
               for old, new in change.widened if old.spark_type != new.spark_type]
     return stmts
 
 
 def starrocks_ddl(database: str, table: str, change: SchemaChange) -> list[str]:
-    from mssql_starrocks.lib.names import quote_starrocks as q
+    from mssql_starrocks.mapping.names import quote_backtick as q
 
     target = f"{q(database)}.{q(table)}"
     stmts = [f"ALTER TABLE {target} ADD COLUMN {q(c.name)} {c.starrocks_type} NULL" for c in change.added]

@@ -25,10 +25,12 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from mssql_starrocks.lib import iceberg as ice
-from mssql_starrocks.lib import schema as sch
-from mssql_starrocks.lib.names import quote_spark
-from mssql_starrocks.lib.starrocks import (
+from mssql_starrocks.lake import iceberg as ice
+from mssql_starrocks.lake import state
+from mssql_starrocks.mapping import schema as sch
+from mssql_starrocks.mapping import typemap
+from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.target.starrocks import (
     STAGING_MARK, StarRocksClient, StarRocksLoadError, StarRocksSettings, make_label, stream_load,
 )
 
@@ -51,7 +53,7 @@ TRANSIENT = re.compile(r"larger than limit|TOO_MANY|too many (tablet )?versions|
 
 
 class StarRocksLoadFailed(RuntimeError):
-    def __init__(self, table_label: str, failed: list[dict], expected: int, *, delta: bool = False):
+    def __init__(self, table_label: str, failed: list[dict], *, delta: bool = False):
         first = failed[0]
         outcome = ("partitions that did load were upserts by key, which a re-run re-applies without doubling a row"
                    if delta else "the live StarRocks table was left unchanged")
@@ -60,7 +62,6 @@ class StarRocksLoadFailed(RuntimeError):
             f"First failure ({first['label']}): {first['message']}"
         )
         self.failed = failed
-        self.expected = expected
 
     @property
     def transient(self) -> bool:
@@ -108,7 +109,7 @@ def _make_loader(settings: StarRocksSettings, database: str, table: str, label_p
         import pyarrow as pa
         from pyspark import TaskContext
 
-        from mssql_starrocks.lib.sr_json import join_arrays, rows_json
+        from mssql_starrocks.target.json_rows import join_arrays, rows_json
 
         part = TaskContext.get().partitionId()
         results: list[dict] = []
@@ -184,7 +185,7 @@ def _ordered(df, schema_plan: sch.TableSchemaPlan):
     existing = set(df.columns)
     cols = []
     for c in schema_plan.starrocks_order():
-        cols.append(F.col(quote_spark(c.name)) if c.name in existing
+        cols.append(F.col(quote_backtick(c.name)) if c.name in existing
                     else F.lit(None).cast(c.spark_type).alias(c.name))
     return cols
 
@@ -216,7 +217,7 @@ def record_snapshot(client: StarRocksClient, database: str, table: str, snapshot
 
 
 # --- full reload ------------------------------------------------------------------------------
-def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, schema_plan: sch.TableSchemaPlan,
+def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: ice.Snapshot, schema_plan: sch.TableSchemaPlan,
                 database: str, table: str, model: str, buckets: int | None, replication_num: int | None,
                 comment: str | None, run_id: str, table_label: str, log) -> LoadOutcome:
     run_tag = run_id.replace("-", "")[:12]
@@ -228,24 +229,24 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, 
     client.drop_table(database, staging)
     client.execute(sch.starrocks_create_table(schema_plan, database, staging, model=model, buckets=buckets,
                                               replication_num=replication_num, comment=comment))
-    df = spark.read.option("snapshot-id", str(snapshot["snapshot_id"])).table(source)
+    df = spark.read.option("snapshot-id", str(snapshot.snapshot_id)).table(source)
     df = df.select(*_ordered(df, schema_plan))
     # A fresh staging table per attempt, so fresh labels too: a label that loaded into an earlier
     # attempt's (dropped) staging table must not make this attempt skip its rows.
-    prefix = make_label("msr", database, table, str(snapshot["snapshot_id"]), run_tag, uuid.uuid4().hex[:8],
+    prefix = make_label("msr", database, table, str(snapshot.snapshot_id), run_tag, uuid.uuid4().hex[:8],
                         limit=LABEL_PREFIX_LIMIT)
     outcome = stream_load_dataframe(df, settings=client.settings, database=database, table=staging,
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=False)
     failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
     if failed:
         client.drop_table(database, staging)
-        raise StarRocksLoadFailed(table_label, failed, snapshot["total_records"])
+        raise StarRocksLoadFailed(table_label, failed)
     loaded = client.count(database, staging)
-    if loaded != snapshot["total_records"]:
+    if loaded != snapshot.total_records:
         client.drop_table(database, staging)
         raise RuntimeError(
             f"{table_label}: the StarRocks staging table holds {loaded} rows but Iceberg snapshot "
-            f"{snapshot['snapshot_id']} has {snapshot['total_records']}; the live table was left unchanged"
+            f"{snapshot.snapshot_id} has {snapshot.total_records}; the live table was left unchanged"
         )
     if client.table_exists(database, table):
         client.swap(database, table, staging)
@@ -256,7 +257,7 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: dict, 
 
 
 # --- delta ------------------------------------------------------------------------------------
-def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[dict] | None:
+def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[ice.Snapshot] | None:
     """Snapshots after `loaded_id` up to `current_id` that changed rows (oldest first), or None if
     `current_id` does not descend from `loaded_id`."""
     rows = spark.sql(f"SELECT snapshot_id, parent_id FROM {source}.snapshots").collect()
@@ -269,11 +270,11 @@ def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[dic
     if cursor != loaded_id:
         return None
     snapshots = [ice.snapshot_by_id(spark, source, sid) for sid in reversed(chain)]
-    return [s for s in snapshots if s["operation"] != "replace"]  # compactions: same rows, new files
+    return [s for s in snapshots if s.operation != "replace"]  # compactions: same rows, new files
 
 
-def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: list[dict],
-                schema_plan: sch.TableSchemaPlan, raw_snapshot_key: str):
+def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: list[ice.Snapshot],
+                schema_plan: sch.TableSchemaPlan):
     """Rows to upsert (__op 0) and keys to delete (__op 1) so StarRocks matches Iceberg `snapshot_id`.
 
     The keys that changed come from the landing snapshots behind `chain`; their rows are taken
@@ -286,17 +287,17 @@ def delta_frame(spark, *, source: str, snapshot_id: int, raw_table: str, chain: 
     keys = list(schema_plan.key_columns)
     changed = None
     for snap in chain:
-        raw_id = snap["summary"].get(raw_snapshot_key)
+        raw_id = snap.summary.get(state.RAW_SNAPSHOT)
         if raw_id is None:
             return None
         landing = spark.read.option("snapshot-id", str(raw_id)).table(raw_table).select(
-            *[F.col(quote_spark(k)) for k in keys])
+            *[F.col(quote_backtick(k)) for k in keys])
         changed = landing if changed is None else changed.unionByName(landing)
     changed = changed.distinct()
     current = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
     upserts = current.join(changed, on=keys, how="left_semi")
     upserts = upserts.select(*_ordered(upserts, schema_plan), F.lit(0).alias(OP_COLUMN))
-    deletes = changed.join(current.select(*[F.col(quote_spark(k)) for k in keys]), on=keys, how="left_anti")
+    deletes = changed.join(current.select(*[F.col(quote_backtick(k)) for k in keys]), on=keys, how="left_anti")
     deletes = deletes.select(*_ordered(deletes, schema_plan), F.lit(1).alias(OP_COLUMN))
     return upserts.unionByName(deletes)
 
@@ -305,7 +306,7 @@ def apply_delta(df, *, client: StarRocksClient, database: str, table: str, targe
                 schema_plan: sch.TableSchemaPlan, partitions: int, table_label: str) -> LoadOutcome:
     from pyspark.sql import functions as F
 
-    keys = [F.col(quote_spark(k)) for k in schema_plan.key_columns]
+    keys = [F.col(quote_backtick(k)) for k in schema_plan.key_columns]
     # Labels depend only on the target snapshot, the partition and the chunk: hash-partitioned
     # by key and sorted by key (unique in a delta), a retry cuts the same chunks and reuses them.
     keyed = df.repartition(max(1, partitions), *keys).sortWithinPartitions(*keys)
@@ -314,5 +315,32 @@ def apply_delta(df, *, client: StarRocksClient, database: str, table: str, targe
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=True)
     failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
     if failed:
-        raise StarRocksLoadFailed(table_label, failed, -1, delta=True)
+        raise StarRocksLoadFailed(table_label, failed, delta=True)
     return outcome
+
+
+def check_lengths(spark, source: str, snapshot_id: int, schema_plan: sch.TableSchemaPlan) -> None:
+    """Refuse, by column, values longer than StarRocks can hold (only MAX types can be).
+
+    NVARCHAR(n)/VARBINARY(n) always fit their mapped types; VARCHAR(MAX), NVARCHAR(MAX), XML and
+    VARBINARY(MAX) can exceed StarRocks' 1048576-byte limit, which a load would reject row by row.
+    """
+    from pyspark.sql import functions as F
+
+    
+    limited = [c for c in schema_plan.columns
+               if c.starrocks_type in (f"VARCHAR({typemap.STARROCKS_MAX_VARCHAR})",
+                                       f"VARBINARY({typemap.STARROCKS_MAX_VARBINARY})")]
+    if not limited:
+        return
+    df = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
+    row = df.select(*[F.max(F.octet_length(F.col(quote_backtick(c.name)))).alias(c.name) for c in limited]).collect()[0]
+    too_long = [(c, row[c.name]) for c in limited if row[c.name] is not None and row[c.name] > typemap.STARROCKS_MAX_VARCHAR]
+    if too_long:
+        detail = "; ".join(
+            f"column {c.name} ({c.source_type} -> {c.starrocks_type}) holds a value of {n:,} bytes" for c, n in too_long)
+        raise sch.SchemaError(
+            f"table {schema_plan.table_label}: {detail}, over StarRocks' maximum of "
+            f"{typemap.STARROCKS_MAX_VARCHAR:,} bytes per value. The Iceberg table holds it; StarRocks was not changed. "
+            "List the column under exclude_columns in the tables file to migrate the rest."
+        )
