@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES, ROWS = 3, 50
+TABLES, ROWS = 4, 50  # four tables: one of each shape
 
 
 @pytest.mark.integration
