@@ -311,7 +311,7 @@ def step_times(dagster_home: Path, run_id: str, plans) -> dict:
     windows = sorted((starts[s], ends[s], *step_of[s]) for s in starts if s in ends and s in step_of)
     return {"per_table": per_table, "steps": len(starts), "steps_per_kind": steps_per_kind, "unknown": unknown,
             "step_sum_s": step_sum, "run_wall_s": (run_end - run_start) if run_start and run_end else None,
-            "windows": windows}
+            "windows": windows, "run_start": run_start}
 
 
 # --- what each step did: Spark jobs, S3 and Glue requests ---------------------------------------
@@ -567,6 +567,11 @@ def report(args, ran: dict, times: dict, counts: dict, env_values: dict, trace: 
     if run_wall:
         print(f"run wall time (RUN_START -> RUN_SUCCESS): {run_wall:.1f}s; in steps {times['step_sum_s']:.1f}s, "
               f"between steps (Dagster bookkeeping) {run_wall - times['step_sum_s']:.1f}s")
+    loaded = sorted(end for _, end, _, kind in times["windows"] if kind == "starrocks")
+    if loaded and times.get("run_start"):
+        print(f"first table in StarRocks {loaded[0] - times['run_start']:.1f}s into the run, last "
+              f"{loaded[-1] - times['run_start']:.1f}s (Dagster runs the steps layer by layer: every raw, their "
+              "checks, every iceberg, ...)")
     print(f"total wall time of the command (Python, definitions, Spark start-up, run): {ran['command_wall_s']:.1f}s")
     cpu = ran["cpu"]
     print("CPU seconds meanwhile: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items() if k != "machine")
