@@ -401,10 +401,10 @@ def catalog_requests(log_path: Path, offset: int, windows, names: set[str]) -> d
 
 
 def starrocks_counts(settings: dict[str, str], plans) -> dict[str, int]:
-    from mssql_starrocks.defs.migration.resources import starrocks_settings_from_env
-    from mssql_starrocks.lib.starrocks import StarRocksClient
+    from mssql_starrocks.settings import starrocks_settings
+    from mssql_starrocks.target.starrocks import StarRocksClient
 
-    client = StarRocksClient(starrocks_settings_from_env(settings))
+    client = StarRocksClient(starrocks_settings(settings))
     return {p.spec.name: client.count(p.namespace, p.table) for p in plans}
 
 
