@@ -32,6 +32,7 @@ tables:
   - {{schema: dbo, name: rounding, key_columns: [id]}}
   - {{schema: dbo, name: ci_key, key_columns: [k], extract: {{num_partitions: 4}}}}
   - {{schema: dbo, name: ci_composite, key_columns: [a, b], extract: {{num_partitions: 3}}}}
+  - {{schema: dbo, name: long_key, key_columns: [k], starrocks: {{model: primary_key}}}}
 """
 
 # Mixed case, sorted differently by SQL Server's CI collation and by Python/binary order.
@@ -48,7 +49,7 @@ def sem(devservers, tmp_path_factory, spark):
     sql(devservers, f"IF DB_ID('{DB}') IS NULL CREATE DATABASE [{DB}]", database="master")
     sql(devservers, f"ALTER DATABASE [{DB}] SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)",
         database="master")
-    for table in ("ct_pk", "ct_trunc", "rv_open", "rounding", "ci_key", "ci_composite"):
+    for table in ("ct_pk", "ct_trunc", "rv_open", "rounding", "ci_key", "ci_composite", "long_key"):
         sql(devservers, f"IF OBJECT_ID('dbo.{table}') IS NOT NULL DROP TABLE dbo.{table}")
     for table in ("ct_pk", "ct_trunc"):
         sql(devservers, f"CREATE TABLE dbo.{table} (id INT NOT NULL PRIMARY KEY, name NVARCHAR(50), qty INT)")
@@ -70,6 +71,8 @@ def sem(devservers, tmp_path_factory, spark):
                     "PRIMARY KEY (a, b))")
     sql(devservers, "INSERT INTO dbo.ci_composite VALUES " + ", ".join(
         f"('{k}', N'{k[::-1].swapcase()}{j}', {i * 10 + j})" for i, k in enumerate(MIXED) for j in range(2)))
+    sql(devservers, "CREATE TABLE dbo.long_key (k NVARCHAR(100) NOT NULL PRIMARY KEY, v INT)")
+    sql(devservers, "INSERT INTO dbo.long_key VALUES (N'short', 1), (N'" + "中" * 42 + "', 2)")  # 126 bytes
     tables_file = work / "tables.yaml"
     tables_file.write_text(TABLES_YAML)
     env = e2e.product_env(devservers, work, tables_file)
@@ -217,3 +220,68 @@ def test_a_composite_string_key_is_split_by_checksum_and_arrives_complete(sem):
     assert passed(result)
     source = assert_same(sem, table, "a, b, v")
     assert len(source) == 2 * len(MIXED) == len({(r[0], r[1]) for r in source})
+
+
+# --- StarRocks' 128-byte primary key limit ---------------------------------------------------------
+def test_a_primary_key_over_128_bytes_fails_the_starrocks_step_by_name_and_changes_nothing(sem):
+    devservers, table = sem["devservers"], "long_key"
+    # NVARCHAR(100) -> VARCHAR(300): values of the same declared type that fit 128 bytes load.
+    first = run(sem, table)
+    assert passed(first)
+    before = assert_same(sem, table, "k, v")
+    assert len(before[1][0].encode()) == 126
+    sql(devservers, "INSERT INTO dbo.long_key VALUES (N'" + "\u4e2d" * 50 + "', 3)")  # 150 UTF-8 bytes
+    result = run(sem, table, raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert len(failures) == 1 and not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert failures[0].step_key.startswith("starrocks")
+    message = failures[0].event_specific_data.error.message
+    assert f"table {DB}.dbo.{table}" in message and "k (NVARCHAR(100) -> VARCHAR(300))" in message
+    assert "the longest is 150 bytes" in message and "limit of 128 bytes" in message
+    assert "shorter key" in message and "starrocks: {model: duplicate}" in message
+    assert "StarRocks was not changed" in message
+    # Iceberg holds the new row; StarRocks is as it was, and has no staging table left.
+    iceberg = sorted(tuple(r) for r in sem["spark"].sql(f"SELECT k, v FROM lake.{DB}_dbo.{table}").collect())
+    assert len(iceberg) == 3
+    assert sorted(tuple(r) for r in e2e.starrocks_rows(devservers, f"SELECT k, v FROM {DB}_dbo.{table}")) == before
+    assert [r[0] for r in e2e.starrocks_rows(devservers, f"SHOW TABLES FROM {DB}_dbo")
+            if r[0].startswith(table)] == [table]
+    # Back under the limit, the table loads again.
+    sql(devservers, "DELETE FROM dbo.long_key WHERE v = 3")
+    assert passed(run(sem, table))
+    assert assert_same(sem, table, "k, v") == before
+
+
+def test_plan_warns_when_a_declared_primary_key_can_exceed_128_bytes(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mssql_starrocks import cli
+
+    tables_file = tmp_path / "tables.yaml"
+    tables_file.write_text(f"""
+version: 1
+database: {DB}
+tables:
+  - schema: dbo
+    name: wide
+    key_columns: [k]
+    starrocks: {{model: primary_key}}
+    columns: [{{name: k, type: nvarchar, max_length: 100, nullable: false}}, {{name: v, type: int}}]
+  - schema: dbo
+    name: narrow
+    key_columns: [k]
+    starrocks: {{model: primary_key}}
+    columns: [{{name: k, type: nvarchar, max_length: 40, nullable: false}}, {{name: v, type: int}}]
+""")
+    monkeypatch.setenv("MSSQL_STARROCKS_TABLES_FILE", str(tables_file))
+    wide = CliRunner().invoke(cli.main, ["plan", "dbo.wide"])
+    assert wide.exit_code == 0, wide.output
+    warning = [line for line in wide.stderr.splitlines() if line.startswith("warning:")]
+    assert warning == [
+        f"warning: table {DB}.dbo.wide: the primary key (k NVARCHAR(100) -> VARCHAR(300)) can take up to 300 bytes "
+        "in StarRocks, over its limit of 128 bytes per key value; a row whose key is longer fails the StarRocks step "
+        "before anything is written. Fine if the values are short; else use a shorter key, or (load_mode full) "
+        "starrocks: {model: duplicate}"]
+    narrow = CliRunner().invoke(cli.main, ["plan", "dbo.narrow"])  # 120 bytes at most: no warning
+    assert narrow.exit_code == 0 and "warning" not in narrow.stderr
