@@ -223,6 +223,9 @@ def plan(table: str, live: bool) -> None:
     click.echo("\nStarRocks DDL:\n" + sch.starrocks_create_table(
         schema_plan, p.namespace, p.table, model=p.starrocks.model, buckets=p.starrocks.buckets,
         replication_num=p.starrocks.replication_num, comment=p.spec.description))
+    warning = sch.key_size_warning(schema_plan, p.starrocks.model)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command(name="types")

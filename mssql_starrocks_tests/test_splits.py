@@ -23,6 +23,20 @@ def test_range_predicates_are_half_open_and_take_nulls_first():
     )
 
 
+def test_string_boundaries_keep_sql_servers_collation_order():
+    # SQL Server's case-insensitive order is a < B < c < D; Python's would be B < D < a < c, and
+    # ranges cut in that order overlap under the collation (a row in two splits) or leave gaps.
+    preds = splits.range_predicates("k", ["B", "c", "D", "c"])
+    assert preds == (
+        "[k] < N'B' OR [k] IS NULL",
+        "[k] >= N'B' AND [k] < N'c'",
+        "[k] >= N'c' AND [k] < N'D'",
+        "[k] >= N'D'",
+    )
+    # a varchar column is compared with varchar literals (its own sort rules, as in its NTILE order)
+    assert splits.range_predicates("k", ["B"], unicode=False) == ("[k] < 'B' OR [k] IS NULL", "[k] >= 'B'")
+
+
 def test_every_key_lands_in_exactly_one_range():
     bounds = [5, 17, 42]
     preds = splits.range_predicates("k", bounds)

@@ -223,6 +223,7 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
         raise RuntimeError(f"{source} has no snapshot yet; materialize the Iceberg asset of {plan.source_label} first")
     schema_plan = commits.table_schema(spark, source, plan.source_label)
     stream_load.check_lengths(spark, source, snap.snapshot_id, schema_plan)
+    stream_load.check_key_size(spark, source, snap.snapshot_id, schema_plan, plan.starrocks.model)
     client = StarRocksClient(starrocks)
     database, table = plan.namespace, plan.table
     client.ensure_database(database)

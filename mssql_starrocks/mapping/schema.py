@@ -131,6 +131,44 @@ def build(table_label: str, source_columns: list[typemap.SourceColumn], *, key_c
 PRIMARY_KEY_TYPES = ("BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "LARGEINT", "DATE", "DATETIME", "VARCHAR")
 
 
+# StarRocks' BE `primary_key_limit_size`: an encoded primary key value longer than this is refused
+# ("primary key size exceed the limit."). Encoding: a fixed-width column takes its width; a lone
+# string key its UTF-8 bytes; in a composite key every string but the last its bytes, each NUL
+# byte doubled, plus a 2-byte terminator.
+PRIMARY_KEY_LIMIT = 128
+FIXED_KEY_BYTES = {"BOOLEAN": 1, "TINYINT": 1, "SMALLINT": 2, "INT": 4, "BIGINT": 8, "LARGEINT": 16, "DATE": 4,
+                   "DATETIME": 8}
+
+
+def key_worst_case_bytes(plan: TableSchemaPlan) -> int:
+    """The largest encoded primary key the declared key types allow (a string's NULs not counted)."""
+    total, keys = 0, list(plan.key_columns)
+    for i, k in enumerate(keys):
+        sr_type = plan.column(k).starrocks_type.upper()
+        base = sr_type.split("(")[0]
+        if base in FIXED_KEY_BYTES:
+            total += FIXED_KEY_BYTES[base]
+            continue
+        length = int(sr_type.split("(")[1].rstrip(")")) if "(" in sr_type else typemap.STARROCKS_MAX_VARCHAR
+        total += length if i == len(keys) - 1 else length + 2
+    return total
+
+
+def key_size_warning(plan: TableSchemaPlan, model: str) -> str | None:
+    """For `plan`: why a declared primary key can exceed StarRocks' per-key limit, or None."""
+    if model != "primary_key" or not plan.key_columns:
+        return None
+    worst = key_worst_case_bytes(plan)
+    if worst <= PRIMARY_KEY_LIMIT:
+        return None
+    declared = ", ".join(f"{k} {plan.column(k).source_type or '?'} -> {plan.column(k).starrocks_type}"
+                         for k in plan.key_columns)
+    return (f"table {plan.table_label}: the primary key ({declared}) can take up to {worst} bytes in StarRocks, "
+            f"over its limit of {PRIMARY_KEY_LIMIT} bytes per key value; a row whose key is longer fails the "
+            "StarRocks step before anything is written. Fine if the values are short; else use a shorter key, "
+            "or (load_mode full) starrocks: {model: duplicate}")
+
+
 def starrocks_create_table(plan: TableSchemaPlan, database: str, table: str, *, model: str,
                            buckets: int | None, replication_num: int | None, comment: str | None = None) -> str:
     cols = plan.starrocks_order()

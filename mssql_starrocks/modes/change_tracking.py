@@ -40,7 +40,8 @@ class ChangeTrackingMode(LoadMode):
         if int(stored) < int(min_valid):
             return ExtractPlan(state.RUN_FULL, everything, reached,
                                f"change tracking version {stored} is older than the minimum valid version "
-                               f"{int(min_valid)} (changes were purged): full reload")
+                               f"{int(min_valid)} (changes were purged by retention, or the table was "
+                               f"truncated): full reload")
         if schema_changed:
             return ExtractPlan(state.RUN_FULL, everything, reached, "schema changed")
         keys = list(plan.spec.key_columns)

@@ -48,7 +48,7 @@ def wanted_splits(row_count: int, cores: int, configured: int | str) -> int:
     return max(1, min(by_size, max(1, cores) * MAX_SPLITS_PER_CORE))
 
 
-def tsql_literal(value: Any) -> str:
+def tsql_literal(value: Any, unicode: bool = True) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, (int, decimal.Decimal)):
@@ -59,19 +59,44 @@ def tsql_literal(value: Any) -> str:
         return f"'{value.isoformat(sep=' ', timespec='microseconds')}'"
     if isinstance(value, dt.date):
         return f"'{value.isoformat()}'"
-    return f"N'{tsql_escape(str(value))}'"
+    return f"{'N' if unicode else ''}'{tsql_escape(str(value))}'"
 
 
-def range_predicates(column: str, boundaries: Sequence[Any]) -> tuple[str, ...]:
-    """Half-open ranges around sorted, distinct boundaries; NULLs go to the first range."""
+def _ordered_bounds(boundaries: Sequence[Any]) -> list[Any]:
+    """Distinct boundaries in SQL Server's order.
+
+    Numbers and dates sort the same in Python; strings and uniqueidentifiers do not (the column's
+    collation, e.g. case-insensitive 'a' < 'B' < 'c', where Python has 'B' < 'a' < 'c'; GUIDs
+    by their last byte group first), so those keep the order SQL Server returned them in (NTILE
+    and histogram steps come sorted by the column). Re-sorting them in Python would make ranges
+    that overlap or leave gaps under the collation: rows read twice or never.
+    """
+    present = [b for b in boundaries if b is not None]
+    if all(isinstance(b, (int, float, decimal.Decimal, dt.date)) for b in present):
+        return sorted(set(present))
+    out: list[Any] = []
+    for b in present:
+        if b not in out:
+            out.append(b)
+    return out
+
+
+def range_predicates(column: str, boundaries: Sequence[Any], unicode: bool = True) -> tuple[str, ...]:
+    """Half-open ranges around distinct boundaries (in SQL Server's order); NULLs go to the first range.
+
+    `unicode=False` for a char/varchar column: its bounds are compared as varchar, with the same
+    collation rules its NTILE / histogram order used (an N'' literal would compare as nvarchar,
+    whose SQL-collation sort order can differ from varchar's).
+    """
     q = quote_tsql(column)
-    bounds = sorted(set(b for b in boundaries if b is not None))
+    bounds = _ordered_bounds(boundaries)
     if not bounds:
         return ()
-    preds = [f"{q} < {tsql_literal(bounds[0])} OR {q} IS NULL"]
+    lit = lambda v: tsql_literal(v, unicode)  # noqa: E731
+    preds = [f"{q} < {lit(bounds[0])} OR {q} IS NULL"]
     for low, high in zip(bounds, bounds[1:]):
-        preds.append(f"{q} >= {tsql_literal(low)} AND {q} < {tsql_literal(high)}")
-    preds.append(f"{q} >= {tsql_literal(bounds[-1])}")
+        preds.append(f"{q} >= {lit(low)} AND {q} < {lit(high)}")
+    preds.append(f"{q} >= {lit(bounds[-1])}")
     return tuple(preds)
 
 
@@ -128,6 +153,7 @@ def plan_splits(client, *, schema: str, table: str, column: str | None, key_colu
         if explicit and key_columns:
             return SplitPlan(None, checksum_predicates(key_columns, n), "checksum")
         return SplitPlan(None, (), "none")
+    unicode = column_types.get(column, "") not in ("char", "varchar")
     histogram = []
     try:
         histogram = [(r[0], int(r[1] or 0)) for r in client.query(histogram_sql(schema, table, column))]
@@ -136,9 +162,9 @@ def plan_splits(client, *, schema: str, table: str, column: str | None, key_colu
     if histogram and sum(r for _, r in histogram) >= row_count * 0.5:
         bounds = pick_boundaries(histogram, n)
         if len(bounds) >= max(1, n // 2):
-            return SplitPlan(column, range_predicates(column, bounds), "histogram")
+            return SplitPlan(column, range_predicates(column, bounds, unicode), "histogram")
     tiles = client.query(ntile_sql(schema, table, column, n))
     bounds = [r[0] for r in tiles][1:]  # each tile's lowest key starts a range; the first range is open
     if not bounds:
         return SplitPlan(None, (), "none")
-    return SplitPlan(column, range_predicates(column, bounds), "ntile")
+    return SplitPlan(column, range_predicates(column, bounds, unicode), "ntile")

@@ -344,3 +344,47 @@ def check_lengths(spark, source: str, snapshot_id: int, schema_plan: sch.TableSc
             f"{typemap.STARROCKS_MAX_VARCHAR:,} bytes per value. The Iceberg table holds it; StarRocks was not changed. "
             "List the column under exclude_columns in the tables file to migrate the rest."
         )
+
+
+def check_key_size(spark, source: str, snapshot_id: int, schema_plan: sch.TableSchemaPlan, model: str) -> None:
+    """Refuse, before anything is written, a primary key value over StarRocks' 128-byte limit.
+
+    StarRocks rejects such a row ("primary key size exceed the limit."), which would fail the load
+    row by row. Keys whose declared types cannot exceed the limit are not scanned; otherwise the
+    longest encoded key of the snapshot is computed (as the BE encodes it) and, if too long,
+    the step fails with the table, the key columns, the size and what to do.
+    """
+    from pyspark.sql import functions as F
+
+    if model != "primary_key" or sch.key_worst_case_bytes(schema_plan) <= sch.PRIMARY_KEY_LIMIT:
+        return
+    keys = list(schema_plan.key_columns)
+    parts = []
+    for i, k in enumerate(keys):
+        base = schema_plan.column(k).starrocks_type.split("(")[0].upper()
+        if base in sch.FIXED_KEY_BYTES:
+            parts.append(F.lit(sch.FIXED_KEY_BYTES[base]))
+            continue
+        col = F.col(quote_backtick(k)).cast("string")
+        size = F.coalesce(F.octet_length(col), F.lit(0))
+        if i < len(keys) - 1:  # escaped NULs and a 2-byte terminator
+            nuls = F.length(col) - F.length(F.regexp_replace(col, "\\x00", ""))
+            size = size + F.coalesce(nuls, F.lit(0)) + F.lit(2)
+        parts.append(size)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    df = spark.read.option("snapshot-id", str(snapshot_id)).table(source)
+    row = df.select(F.max(total).alias("longest"),
+                    F.sum(F.when(total > sch.PRIMARY_KEY_LIMIT, 1).otherwise(0)).alias("over")).collect()[0]
+    longest, over = row["longest"], row["over"]
+    if longest is None or longest <= sch.PRIMARY_KEY_LIMIT:
+        return
+    declared = ", ".join(f"{k} ({schema_plan.column(k).source_type} -> {schema_plan.column(k).starrocks_type})"
+                         for k in keys)
+    raise sch.SchemaError(
+        f"table {schema_plan.table_label}: {over} row(s) have a primary key over StarRocks' limit of "
+        f"{sch.PRIMARY_KEY_LIMIT} bytes per key value; the longest is {longest} bytes (key columns: {declared}). "
+        "The Iceberg table holds them; StarRocks was not changed. Use a shorter key (key_columns), or for a "
+        "load_mode full table `starrocks: {model: duplicate}` (no primary key limit)."
+    )

@@ -899,12 +899,56 @@ class Session:
             if kind == "v":
                 return exp.Length(this=args[0])
             return exp.Anonymous(this="octet_length", expressions=[exp.Cast(this=args[0], to=exp.DataType.build("BLOB"))])
-        if name in ("CHECKSUM", "BINARY_CHECKSUM", "CHECKSUM_AGG", "HASHBYTES", "SOUNDEX", "DIFFERENCE",
+        if name == "CHECKSUM":
+            return self._checksum(args, scope)
+        if name in ("BINARY_CHECKSUM", "CHECKSUM_AGG", "HASHBYTES", "SOUNDEX", "DIFFERENCE",
                     "COLLATIONPROPERTY", "TERTIARY_WEIGHTS"):
             raise unsupported(f"the function {name}")
         if name == "ISJSON":
             return exp.Anonymous(this="json_valid", expressions=args)
         return node
+
+    def _checksum(self, args: list, scope) -> exp.Expression:
+        """CHECKSUM(expr, ...) / CHECKSUM(*): an int, equal for argument lists that compare equal.
+
+        SQL Server does not document its hash's bit pattern, so the stand-in hashes (DuckDB's
+        `hash`, cut to 32 bits) the values as the column's collation compares them: strings
+        without trailing blanks, lowercased under a case-insensitive collation (also without
+        accents under _AI), Unicode strings without the dash N'-' (which CHECKSUM ignores).
+        NULLs hash alike. text, ntext, image and xml are noncomparable: an error.
+        """
+        if len(args) == 1 and isinstance(args[0], exp.Star):
+            tables = list({id(t): t for _, t in scope.values()}.values())
+            if len(tables) != 1:
+                raise unsupported("CHECKSUM(*) over other than one table")
+            args = [exp.column(c.name, quoted=True) for c in tables[0].columns]
+        if not args:
+            raise MssqlError(174, "The checksum function requires 1 argument(s).", 15)
+        parts = []
+        for i, arg in enumerate(args, 1):
+            inner = arg.this if isinstance(arg, exp.Collate) else arg
+            sql_type = self.column_type(inner, scope)
+            if sql_type is not None and sql_type.name in ("text", "ntext", "image", "xml"):
+                raise MssqlError(8116, f"Argument data type {sql_type.name} is invalid for argument {i} of "
+                                       f"checksum function.")
+            kind = self.string_kind(inner, scope)
+            if kind is None:
+                parts.append(arg)
+                continue
+            collation = self.column_collation(arg, scope) or "nocase"
+            value = exp.Anonymous(this="rtrim", expressions=[
+                exp.Cast(this=inner, to=exp.DataType.build("VARCHAR")), exp.Literal.string(" ")])
+            if kind == "n":
+                value = exp.Anonymous(this="replace", expressions=[value, exp.Literal.string("-"),
+                                                                   exp.Literal.string("")])
+            if collation.startswith("nocase"):
+                value = exp.Lower(this=value)
+            if collation == "nocase.noaccent":
+                value = exp.Anonymous(this="strip_accents", expressions=[value])
+            parts.append(value)
+        hashed = exp.Anonymous(this="hash", expressions=parts)
+        return sqlglot.parse_one(f"CAST(CAST({hashed.sql(dialect='duckdb')} % 4294967296 AS BIGINT) - 2147483648 "
+                                 f"AS INTEGER)", read="duckdb")
 
     def _dbts(self) -> int:
         return int(self.server.setting(self.database, "dbts_last", "2000"))
