@@ -67,7 +67,9 @@ class Journal:
         body = _read_body(environ)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
-        environ.pop("wsgi.input_terminated", None)
+        # wsgi.input_terminated stays as the server set it: a chunked request keeps its
+        # Transfer-Encoding header, for which werkzeug ignores CONTENT_LENGTH and reads the
+        # stream to its end only when the input is marked terminated (else it reads nothing).
         status: list[str] = []
 
         def capture(status_line, headers, exc_info=None):
