@@ -57,7 +57,20 @@ def _require(names: tuple[str, ...]) -> None:
     _settings(lambda: settings.require(names))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every command's shared error handling: a connection or source failure (a refused
+    certificate, a refused login, a missing table) is one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from mssql_starrocks.source.mssql import SourceError
+
+        try:
+            return super().invoke(ctx)
+        except SourceError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--env-file", default=None, help="Read settings from this .env file (default: ./.env if present).")
 @click.pass_context
 def main(ctx: click.Context, env_file: str | None) -> None:

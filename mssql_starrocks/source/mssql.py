@@ -115,6 +115,7 @@ class MssqlSettings:
             "fetchsize": str(fetch_size),
             "sessionInitStatement": ISOLATION_SQL[isolation],
             "preferTimestampNTZ": "true",
+            **self.trust.jdbc_options(),
         }
 
 

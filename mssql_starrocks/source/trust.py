@@ -6,7 +6,9 @@ checking on (the default), a server whose certificate does not chain to a truste
 name the host, is refused before the login packet (and so the password) is sent, on every path:
 
 - Spark's JDBC extract: mssql-jdbc checks the certificate itself (`encrypt=true;
-  trustServerCertificate=false`, the JVM's trust store, `hostNameInCertificate`).
+  trustServerCertificate=false`, `hostNameInCertificate`), against the JVM's trust store or,
+  with MSSQL_CA_FILE, a PKCS12 trust store made from that file (driver option `trustStore`; on a Spark
+  cluster the executors need the same path: see README).
 - The catalog and count queries (pymssql): pymssql's `encryption="require"` alone encrypts but
   never checks the certificate, so the policy writes a FreeTDS configuration section for the
   connection with `ca file` (MSSQL_CA_FILE, else the system CA bundle Python's ssl uses) and
@@ -64,6 +66,13 @@ class TrustPolicy:
             props.append(f"hostNameInCertificate={self.host_name_in_certificate}")
         return props
 
+    def jdbc_options(self) -> dict[str, str]:
+        """Driver properties besides the URL's: the trust store made from MSSQL_CA_FILE."""
+        if not (self.verifies and self.ca_file):
+            return {}
+        return {"trustStore": java_truststore(self.ca_bundle()), "trustStoreType": "PKCS12",
+                "trustStorePassword": TRUSTSTORE_PASSWORD}
+
     def ca_bundle(self) -> str:
         """MSSQL_CA_FILE, else the system bundle Python's ssl trusts (certifi's as a last resort)."""
         if self.ca_file:
@@ -98,29 +107,67 @@ class TrustPolicy:
         """Why the server's certificate is not trusted, or None when it is (or cannot be reached:
         the caller's own error says so). PRELOGIN and the TLS handshake only: no login is sent."""
         try:
-            with socket.create_connection((host, port), timeout=timeout_s) as sock:
-                _send(sock, PT_PRELOGIN, _prelogin_payload())
-                kind, reply = _receive(sock)
-                offered = _encryption_option(reply)
-                if offered in (ENCRYPT_NOT_SUP, None):
-                    return "the server does not offer encryption, and MSSQL_ENCRYPT=true requires it"
-                incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-                tls = self.ssl_context().wrap_bio(incoming, outgoing,
-                                                  server_hostname=self.host_name_in_certificate or host)
-                while True:
-                    try:
-                        tls.do_handshake()
-                        return None
-                    except ssl.SSLWantReadError:
-                        pending = outgoing.read()
-                        if pending:
-                            _send(sock, PT_PRELOGIN, pending)
-                        _, payload = _receive(sock)
-                        incoming.write(payload)
+            tls_handshake(host, port, self.ssl_context(), self.host_name_in_certificate or host, timeout_s)
+            return None
         except ssl.SSLCertVerificationError as exc:
             return exc.verify_message or str(exc)
+        except EncryptionNotOffered:
+            return "the server does not offer encryption, and MSSQL_ENCRYPT=true requires it"
         except (OSError, ssl.SSLError, ValueError, struct.error):
             return None
+
+
+class EncryptionNotOffered(ConnectionError):
+    pass
+
+
+def tls_handshake(host: str, port: int, context: ssl.SSLContext, server_hostname: str,
+                  timeout_s: float = 15) -> bytes:
+    """PRELOGIN asking for encryption, then the TLS handshake in PRELOGIN packets ([MS-TDS]
+    3.3.4.1) with `context`; the server's certificate (DER). No LOGIN7 is ever sent."""
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        _send(sock, PT_PRELOGIN, _prelogin_payload())
+        _, reply = _receive(sock)
+        if _encryption_option(reply) in (ENCRYPT_NOT_SUP, None):
+            raise EncryptionNotOffered(f"{host}:{port} does not offer encryption")
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+        while True:
+            try:
+                tls.do_handshake()
+                return tls.getpeercert(binary_form=True)
+            except ssl.SSLWantReadError:
+                pending = outgoing.read()
+                if pending:
+                    _send(sock, PT_PRELOGIN, pending)
+                _, payload = _receive(sock)
+                incoming.write(payload)
+
+
+# Public certificates only: the password guards nothing secret, Java just wants one.
+TRUSTSTORE_PASSWORD = "mssql_starrocks"
+
+
+def java_truststore(ca_file: str) -> str:
+    """A PKCS12 trust store holding the certificates of the PEM file `ca_file` (for mssql-jdbc),
+    written once per content next to the process's temporary files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    with open(ca_file, "rb") as handle:
+        pem = handle.read()
+    path = os.path.join(tempfile.gettempdir(), f"mssql_starrocks_ca_{hashlib.sha256(pem).hexdigest()[:16]}.p12")
+    if not os.path.exists(path):
+        certs = [pkcs12.PKCS12Certificate(cert, f"ca{i}".encode())
+                 for i, cert in enumerate(x509.load_pem_x509_certificates(pem))]
+        store = pkcs12.serialize_java_truststore(
+            certs, serialization.BestAvailableEncryption(TRUSTSTORE_PASSWORD.encode()))
+        fd, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".partial")
+        with os.fdopen(fd, "wb") as out:
+            out.write(store)
+        os.replace(partial, path)
+    return path
 
 
 # --- FreeTDS sections: one file per process, one section per (server, CA, hostname check) --------
