@@ -106,12 +106,13 @@ def check() -> None:
         line(True, "SQL Server", f"{mssql.settings.display} version {mssql.server_version()}")
     except Exception as exc:  # noqa: BLE001 - report every endpoint, then fail
         line(False, "SQL Server", str(exc))
-    catalog = settings.iceberg_settings()
+    catalog = None
     try:
+        catalog = settings.iceberg_settings()  # refuses settings that do not fit together
         detail = _check_catalog(catalog)
         line(True, "Iceberg catalog", detail)
     except Exception as exc:  # noqa: BLE001
-        line(False, "Iceberg catalog", f"{catalog.display}: {exc}")
+        line(False, "Iceberg catalog", f"{catalog.display}: {exc}" if catalog else str(exc))
     sr = _starrocks()
     try:
         line(True, "StarRocks (SQL)", f"{sr.settings.display} version {sr.version()}")
@@ -140,15 +141,9 @@ def _check_catalog(catalog) -> str:
 
 
 def _check_stream_load_endpoint(settings) -> str:
-    import requests
+    from mssql_starrocks.target.starrocks import check_http_login
 
-    from mssql_starrocks.target.starrocks import _auth
-
-    url = f"http://{settings.host}:{settings.http_port}/api/health"
-    resp = requests.get(url, headers={"Authorization": _auth(settings)}, timeout=settings.connect_timeout_s)
-    if resp.status_code >= 500:
-        raise RuntimeError(f"http://{settings.host}:{settings.http_port} answered HTTP {resp.status_code}")
-    return f"http://{settings.host}:{settings.http_port} answers (HTTP {resp.status_code})"
+    return check_http_login(settings)
 
 
 @main.command()
