@@ -18,7 +18,7 @@ def test_a_local_catalog_with_an_s3_warehouse_is_refused_naming_both_settings():
 
 
 def test_check_fails_a_wrong_starrocks_password_and_a_catalog_that_cannot_use_its_warehouse(devservers, tmp_path):
-    env = {**devservers, "ICEBERG_CATALOG_TYPE": "local", "ICEBERG_LOCAL_DIR": str(tmp_path / "iceberg"),
+    env = {**devservers, "MSSQL_DATABASE": "master", "ICEBERG_CATALOG_TYPE": "local", "ICEBERG_LOCAL_DIR": str(tmp_path / "iceberg"),
            "ICEBERG_WAREHOUSE": "s3://warehouse/iceberg", "STARROCKS_PASSWORD": "not-the-password"}
     env_file = tmp_path / ".env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
