@@ -35,8 +35,8 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
-PT_PRELOGIN, PT_REPLY = 0x12, 0x04
-ENCRYPT_OFF, ENCRYPT_ON, ENCRYPT_NOT_SUP, ENCRYPT_REQ = 0, 1, 2, 3
+PT_PRELOGIN = 0x12
+ENCRYPT_ON, ENCRYPT_NOT_SUP = 1, 2
 
 
 def untrusted_message(where: str, reason: str) -> str:
