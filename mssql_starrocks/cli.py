@@ -57,7 +57,20 @@ def _require(names: tuple[str, ...]) -> None:
     _settings(lambda: settings.require(names))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every command's shared error handling: a connection or source failure (a refused
+    certificate, a refused login, a missing table) is one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from mssql_starrocks.source.mssql import SourceError
+
+        try:
+            return super().invoke(ctx)
+        except SourceError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--env-file", default=None, help="Read settings from this .env file (default: ./.env if present).")
 @click.pass_context
 def main(ctx: click.Context, env_file: str | None) -> None:
@@ -93,12 +106,13 @@ def check() -> None:
         line(True, "SQL Server", f"{mssql.settings.display} version {mssql.server_version()}")
     except Exception as exc:  # noqa: BLE001 - report every endpoint, then fail
         line(False, "SQL Server", str(exc))
-    catalog = settings.iceberg_settings()
+    catalog = None
     try:
+        catalog = settings.iceberg_settings()  # refuses settings that do not fit together
         detail = _check_catalog(catalog)
         line(True, "Iceberg catalog", detail)
     except Exception as exc:  # noqa: BLE001
-        line(False, "Iceberg catalog", f"{catalog.display}: {exc}")
+        line(False, "Iceberg catalog", f"{catalog.display}: {exc}" if catalog else str(exc))
     sr = _starrocks()
     try:
         line(True, "StarRocks (SQL)", f"{sr.settings.display} version {sr.version()}")
@@ -127,15 +141,9 @@ def _check_catalog(catalog) -> str:
 
 
 def _check_stream_load_endpoint(settings) -> str:
-    import requests
+    from mssql_starrocks.target.starrocks import check_http_login
 
-    from mssql_starrocks.target.starrocks import _auth
-
-    url = f"http://{settings.host}:{settings.http_port}/api/health"
-    resp = requests.get(url, headers={"Authorization": _auth(settings)}, timeout=settings.connect_timeout_s)
-    if resp.status_code >= 500:
-        raise RuntimeError(f"http://{settings.host}:{settings.http_port} answered HTTP {resp.status_code}")
-    return f"http://{settings.host}:{settings.http_port} answers (HTTP {resp.status_code})"
+    return check_http_login(settings)
 
 
 @main.command()

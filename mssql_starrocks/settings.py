@@ -67,6 +67,8 @@ def mssql_options(env: Env | None = None) -> dict:
         encrypt=flag(e.get("MSSQL_ENCRYPT"), default=True),
         trust_server_certificate=flag(e.get("MSSQL_TRUST_SERVER_CERTIFICATE"), default=False),
         host_name_in_certificate=e.get("MSSQL_HOST_NAME_IN_CERTIFICATE") or None,
+        # PEM file of the CA(s) to trust for SQL Server's certificate (default: the system's).
+        ca_file=e.get("MSSQL_CA_FILE") or None,
     )
 
 

@@ -36,6 +36,10 @@ class IcebergSettings:
             raise ValueError(f"ICEBERG_CATALOG_TYPE must be 'local' or 'glue', not {self.catalog_type!r}")
         if self.catalog_type == "glue" and not (self.warehouse or "").startswith("s3://"):
             raise ValueError("ICEBERG_WAREHOUSE must be an s3:// location when ICEBERG_CATALOG_TYPE=glue")
+        if self.catalog_type == "local" and (self.warehouse or "").startswith(("s3://", "s3a://")):
+            # The local catalog writes files through Hadoop's local file system, not S3.
+            raise ValueError(f"ICEBERG_CATALOG_TYPE=local cannot use the S3 warehouse ICEBERG_WAREHOUSE={self.warehouse}: "
+                             "set ICEBERG_CATALOG_TYPE=glue for an S3 warehouse, or unset ICEBERG_WAREHOUSE")
 
     @property
     def display(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from mssql_starrocks.mapping import names
 from mssql_starrocks.mapping import typemap
+from mssql_starrocks.source.trust import TrustPolicy, untrusted_message
 
 ISOLATION_SQL = {
     "read_committed": "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
@@ -36,6 +37,15 @@ class SourceError(RuntimeError):
 
 class TableNotFound(SourceError):
     """The table is not in the database (or not visible to the login)."""
+
+
+class UntrustedCertificate(SourceError):
+    """Encryption and certificate checking on, and the server's certificate not trusted: refused
+    before the login (and the password) was sent. Never transient."""
+
+    @property
+    def transient(self) -> bool:
+        return False
 
 
 TRANSIENT_ERRORS = re.compile(r"error (1205|1222|-2|233|4060|40197|40501|40613|49918|49919|49920|10053|10054|"
@@ -61,6 +71,7 @@ class MssqlSettings:
     encrypt: bool = True
     trust_server_certificate: bool = False
     host_name_in_certificate: str | None = None
+    ca_file: str | None = None
     login_timeout_s: int = 30
 
     def __repr__(self) -> str:  # never print the password
@@ -75,20 +86,23 @@ class MssqlSettings:
     def display(self) -> str:
         return f"mssql://{self.host}:{self.port}/{self.database}"
 
+    @property
+    def trust(self) -> TrustPolicy:
+        """The TLS trust policy every client to this server applies (source/trust.py)."""
+        return TrustPolicy(encrypt=self.encrypt, trust_server_certificate=self.trust_server_certificate,
+                           ca_file=self.ca_file, host_name_in_certificate=self.host_name_in_certificate)
+
     def jdbc_url(self) -> str:
         """The JDBC URL without credentials (safe to show)."""
         parts = [
             f"jdbc:sqlserver://{self.host}:{self.port}",
             f"databaseName={{{self.database}}}",
-            f"encrypt={'true' if self.encrypt else 'false'}",
-            f"trustServerCertificate={'true' if self.trust_server_certificate else 'false'}",
+            *self.trust.jdbc_properties(),
             f"loginTimeout={self.login_timeout_s}",
             "applicationName=mssql_starrocks",
             # Keep strings as NVARCHAR parameters, and fail rather than guess on bad dates.
             "sendStringParametersAsUnicode=true",
         ]
-        if self.host_name_in_certificate:
-            parts.append(f"hostNameInCertificate={self.host_name_in_certificate}")
         return ";".join(parts)
 
     def jdbc_options(self, *, fetch_size: int, isolation: str) -> dict[str, str]:
@@ -101,6 +115,7 @@ class MssqlSettings:
             "fetchsize": str(fetch_size),
             "sessionInitStatement": ISOLATION_SQL[isolation],
             "preferTimestampNTZ": "true",
+            **self.trust.jdbc_options(),
         }
 
 
@@ -115,18 +130,31 @@ class MssqlClient:
         import pymssql
 
         s = self.settings
+        trust = s.trust
+        if trust.verifies and trust.host_name_in_certificate:
+            self._refuse_untrusted()  # FreeTDS checks only the name it connects to
         try:
             conn = pymssql.connect(
-                server=s.host, port=str(s.port), user=s.user, password=s.password, database=s.database,
+                **trust.pymssql_args(s.host, s.port), user=s.user, password=s.password, database=s.database,
                 login_timeout=s.login_timeout_s, timeout=600, appname="mssql_starrocks", tds_version="7.4",
-                encryption="require" if s.encrypt else "off", autocommit=True,
+                autocommit=True,
             )
+        except ValueError as exc:  # a CA file that is not there
+            raise UntrustedCertificate(f"{s.display}: {exc}") from None
         except pymssql.Error as exc:
+            if trust.verifies:
+                self._refuse_untrusted()
             raise SourceError(f"cannot connect to {s.display} as {s.user}: {_server_message(exc)}") from None
         try:
             yield conn
         finally:
             conn.close()
+
+    def _refuse_untrusted(self) -> None:
+        s = self.settings
+        reason = s.trust.diagnose(s.host, s.port, timeout_s=s.login_timeout_s)
+        if reason:
+            raise UntrustedCertificate(untrusted_message(s.display, reason))
 
     def query(self, sql: str, params: tuple | None = None) -> list[tuple]:
         import pymssql

@@ -254,6 +254,23 @@ def label_state(settings: StarRocksSettings, database: str, label: str) -> str:
     return str(payload.get("state") or payload.get("State") or "UNKNOWN").upper()
 
 
+def check_http_login(settings: StarRocksSettings) -> str:
+    """What a Stream Load needs from the FE's HTTP port, asked with the run's credentials: a load
+    label's state (`GET /api/{db}/get_load_state`), which StarRocks answers only for a valid user
+    (unlike `/api/health`). Raises with the settings to fix when the login is refused."""
+    import requests
+
+    where = f"http://{settings.host}:{settings.http_port}"
+    resp = requests.get(f"{where}/api/information_schema/get_load_state", params={"label": "mssql_starrocks_check"},
+                        headers={"Authorization": _auth(settings)}, timeout=settings.connect_timeout_s)
+    if resp.status_code in (401, 403):
+        raise RuntimeError(f"{where} refused user {settings.user} (HTTP {resp.status_code}): check STARROCKS_USER "
+                           "and STARROCKS_PASSWORD")
+    if resp.status_code >= 400:
+        raise RuntimeError(f"{where} answered HTTP {resp.status_code} to a load-state request: {_short(resp.text)}")
+    return f"{where} accepts user {settings.user} (Stream Load API, HTTP {resp.status_code})"
+
+
 def describe_failure(settings: StarRocksSettings, database: str, table: str, label: str, result: dict) -> str:
     """StarRocks' reason for a failed load, with the first rejected rows from its ErrorURL."""
     import requests

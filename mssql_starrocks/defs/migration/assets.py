@@ -16,16 +16,12 @@ from dagster import AssetExecutionContext
 from mssql_starrocks.defs.migration.resources import (
     IcebergResource, MssqlResource, SparkResource, StarRocksResource, TableLocksResource,
 )
-from mssql_starrocks.lib import pipeline
-from mssql_starrocks.lib.config import TablePlan, TablesFileError
-from mssql_starrocks.lib.locks import TableBusyError
+from mssql_starrocks.lib import failures, pipeline
+from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.tables import (
     STEP_OF_LAYER, TableKeys, configured_tables, table_keys, table_lock_name, table_pool,
 )
-from mssql_starrocks.mapping.schema import SchemaError, TableSchemaPlan
-from mssql_starrocks.source.mssql import SourceError
-from mssql_starrocks.target.starrocks import StarRocksAccessDenied
-from mssql_starrocks.target.stream_load import StarRocksLoadFailed
+from mssql_starrocks.mapping.schema import TableSchemaPlan
 
 
 def column_schema(schema_plan: TableSchemaPlan, layer: str) -> dg.TableSchema:
@@ -83,9 +79,9 @@ def _description(plan: TablePlan, layer: str) -> str:
 
 # Transient faults (a dropped connection, a timeout) are retried with backoff: every step is safe
 # to repeat (the landing and StarRocks tables are replaced atomically, merges and labelled loads
-# are idempotent). Problems a retry cannot fix fail at once, with their message as the failure.
+# are idempotent). Problems a retry cannot fix (lib/failures.py lists their classes) fail at once,
+# with their message as the failure.
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
-PERMANENT = (SchemaError, SourceError, StarRocksLoadFailed, StarRocksAccessDenied, TablesFileError, TableBusyError)
 
 
 def _summary(exc: BaseException) -> str:
@@ -99,13 +95,6 @@ def _summary(exc: BaseException) -> str:
             pass
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0] if len(text) > 2000 else text
-
-
-# AWS error codes a retry cannot get past: permissions, credentials, a missing bucket. Anything
-# else from S3/Glue (SlowDown, InternalError, throttling, a commit conflict Iceberg's own
-# retries did not resolve) goes back to the retry policy: every step is safe to repeat.
-AWS_PERMANENT = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "InvalidAccessKeyId",
-                 "SignatureDoesNotMatch", "NoSuchBucket", "UnrecognizedClientException", "InvalidClientTokenId"}
 
 
 def _java_causes(exc: BaseException, limit: int = 20) -> list:
@@ -142,17 +131,20 @@ def _failures(table: str, step: str):
         yield
     except dg.Failure:
         raise
-    except PERMANENT as exc:
+    except failures.PERMANENT_TYPES as exc:
         message = str(exc) if table in str(exc) else f"{table}: {exc}"
         if getattr(exc, "transient", False):
             raise RuntimeError(f"{message} [{step}; transient, retried]") from None
         raise dg.Failure(description=f"{message} [{step}]", allow_retries=False) from None
     except Exception as exc:  # noqa: BLE001
+        summary = _summary(exc)
         code = _aws_error_code(exc)
-        if code in AWS_PERMANENT:
-            raise dg.Failure(description=f"{table}: {step} failed: {_summary(exc)} [{step}; AWS {code}: not retried]",
+        kind = failures.permanent_class(exc, summary, code)
+        if kind:
+            detail = f"AWS {code}: not retried" if code in failures.AWS_PERMANENT else f"{kind}: not retried"
+            raise dg.Failure(description=f"{table}: {step} failed: {summary} [{step}; {detail}]",
                              allow_retries=False) from None
-        raise RuntimeError(f"{table}: {step} failed: {_summary(exc)}") from exc
+        raise RuntimeError(f"{table}: {step} failed: {summary}") from exc
 
 
 ID_KEYS = {"raw_snapshot_id", "snapshot_id", "iceberg_snapshot_id", "previous_snapshot_id", "watermark", "ct_version"}

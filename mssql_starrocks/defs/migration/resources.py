@@ -40,12 +40,13 @@ class MssqlResource(dg.ConfigurableResource):
     encrypt: bool = True
     trust_server_certificate: bool = False
     host_name_in_certificate: Optional[str] = None
+    ca_file: Optional[str] = None
 
     def settings(self) -> MssqlSettings:
         return MssqlSettings(
             host=self.host, port=int(self.port), database=self.database, user=self.user, password=self.password,
             encrypt=self.encrypt, trust_server_certificate=self.trust_server_certificate,
-            host_name_in_certificate=self.host_name_in_certificate,
+            host_name_in_certificate=self.host_name_in_certificate, ca_file=self.ca_file,
         )
 
     def get_client(self, database: str | None = None) -> MssqlClient:
