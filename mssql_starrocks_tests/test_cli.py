@@ -30,7 +30,7 @@ def mssql_starrocks(args: list[str], env: dict[str, str] | None = None, cwd=None
 @pytest.mark.integration  # a subprocess
 def test_help_of_the_entry_point_and_every_command_explains_each_option():
     commands = dict(cli.main.commands)
-    assert set(commands) == {"check", "discover", "plan", "types", "run", "demo"}
+    assert set(commands) == {"check", "discover", "plan", "types", "run", "verify", "demo"}
     top = mssql_starrocks(["--help"])
     assert top.returncode == 0, top.stderr
     text = words(top.stdout)

@@ -46,7 +46,7 @@ def test_every_table_materializes_and_every_row_count_check_passes(demo):
     graph = demo["defs"].resolve_asset_graph()
     tables = {k.path[1:] and "/".join(k.path[1:]) for k in graph.get_all_asset_keys()}
     checks = e2e.check_results(result)
-    assert len(checks) == 4 * len(tables)  # three row counts and the column profile
+    assert len(checks) == 5 * len(tables)  # three row counts, the source lag and the column profile
     failed = {k: v.description for k, v in checks.items() if not v.passed}
     assert not failed
     mats = e2e.materializations(result)
