@@ -331,7 +331,7 @@ def test_the_dagster_cli_materializes_the_sample_database_and_every_check_passes
         materialized = {e.dagster_event.event_specific_data.materialization.asset_key.to_user_string()
                         for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)}
     assert materialized == {f"{layer}/{t}" for t in tables for layer in ("raw", "iceberg", "starrocks")}
-    assert len(evaluations) == 4 * len(tables)
+    assert len(evaluations) == 5 * len(tables)
     assert not {ev.asset_check_key.to_user_string(): ev.description for ev in evaluations if not ev.passed}
     devservers = demo["devservers"]
     for plan in load_plans(demo["tables_file"]):

@@ -76,7 +76,7 @@ def test_a_full_load_table_chain_runs_on_a_spark_connect_server(devservers, serv
                    timeout=900)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert "3 asset(s) materialized, 4/4 check(s) passed" in done.stdout
+    assert "3 asset(s) materialized, 5/5 check(s) passed" in done.stdout
     assert "Cannot modify" not in output  # only session settings are sent to the server
 
     with e2e.environ({"DAGSTER_HOME": str(home)}):
