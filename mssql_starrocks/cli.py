@@ -290,7 +290,9 @@ def verify(selection: str, junit_xml: str | None) -> None:
         not_run(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     if not check_keys:
         not_run(f"the selection '{selection}' has no asset checks")
-    for what, probe in _verify_probes():
+    from mssql_starrocks.lib.tables import configured_tables
+
+    for what, probe in _verify_probes(configured_tables()[0].database):
         try:
             probe()
         except Exception as exc:  # noqa: BLE001
@@ -306,9 +308,9 @@ def verify(selection: str, junit_xml: str | None) -> None:
     raise SystemExit(vf.exit_code(outcomes))
 
 
-def _verify_probes():
+def _verify_probes(database: str):
     """(endpoint, probe) for every server the checks read, so an unreachable one is one line."""
-    return [("SQL Server", lambda: _mssql().server_version()),
+    return [("SQL Server", lambda: _mssql(database).server_version()),
             ("Iceberg catalog", lambda: _check_catalog(settings.iceberg_settings())),
             ("StarRocks", lambda: _starrocks().version())]
 
