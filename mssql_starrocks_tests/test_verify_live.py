@@ -112,6 +112,46 @@ def test_the_checks_only_job_of_a_group_says_not_loaded_yet_for_a_table_never_ma
         assert ev.description.startswith("not loaded yet: "), (key, ev.description)
 
 
+def _ci_commands(path) -> list[str]:
+    """The validate and verify commands of a CI example, in order."""
+    import yaml
+
+    doc = yaml.safe_load(path.read_text())
+    if "jobs" in doc:  # GitHub Actions
+        lines = [line for job in doc["jobs"].values() for step in job["steps"] for line in
+                 step.get("run", "").splitlines()]
+    else:  # GitLab CI
+        lines = [line for job in doc.values() if isinstance(job, dict) for line in job.get("script", [])]
+    return [line.strip() for line in lines if "definitions validate" in line or "mssql-starrocks verify" in line]
+
+
+def test_the_ci_examples_validate_without_secrets_then_verify_with_them(migrated, tmp_path):
+    import os
+    import subprocess
+
+    github = _ci_commands(e2e.ROOT / "examples" / "ci" / "github-actions.yml")
+    assert github == _ci_commands(e2e.ROOT / "examples" / "ci" / "gitlab-ci.yml")
+    validate, verify = github
+    assert validate == ".venv/bin/dagster definitions validate -w workspace.yaml"
+    assert verify == ".venv/bin/mssql-starrocks verify --junit-xml reports/verify.xml"
+    bin_dir = str(e2e.ROOT / ".venv" / "bin") + "/"
+    no_secrets = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH", "JAVA_HOME")}
+    # The repository's tables file: the migrated table only (a table never loaded fails verify).
+    tables_file = tmp_path / "tables.yaml"
+    tables_file.write_text(TABLES_FILE.split("  - {schema: dbo, name: event_log}")[0])
+    no_secrets["MSSQL_STARROCKS_TABLES_FILE"] = str(tables_file)
+    done = subprocess.run(validate.replace(".venv/bin/", bin_dir).split(), cwd=e2e.ROOT, env=no_secrets,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "All code locations passed validation" in done.stderr + done.stdout, \
+        done.stderr[-3000:]
+    done = subprocess.run(verify.replace(".venv/bin/", bin_dir).split(), cwd=tmp_path,
+                          env={**os.environ, **migrated["env"], "MSSQL_STARROCKS_TABLES_FILE": str(tables_file)},
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert len(list(ET.parse(tmp_path / "reports" / "verify.xml").getroot().iter("testcase"))) == 5
+    assert "verify: all 5 check(s) passed" in done.stdout
+
+
 def test_verify_fails_naming_the_check_and_both_figures_after_a_row_is_deleted_in_starrocks(migrated):
     e2e.starrocks_rows(migrated["devservers"], f"DELETE FROM {DATABASE}_dbo.customers WHERE customer_id = 1")
     junit = migrated["work"] / "broken.xml"
