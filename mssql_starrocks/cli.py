@@ -300,7 +300,7 @@ def verify(selection: str, junit_xml: str | None) -> None:
     import dagster as dg
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    run_id, outcomes = vf.run_checks(defs, assets, check_keys, instance, step_failures)
+    run_id, outcomes = vf.run_checks(defs, assets, check_keys, instance)
     click.echo(vf.format_summary(outcomes) + f" (run {run_id})")
     if junit_xml:
         vf.write_junit(outcomes, junit_xml)

@@ -126,8 +126,21 @@ def selected_check_keys(defs: dg.Definitions, selection: str) -> tuple[list[dg.A
                                            key=lambda c: c.to_user_string())
 
 
+def step_errors(events) -> dict[str, str]:
+    """step key -> the first line of the innermost error that failed it (the cause, not Dagster's
+    "Error occurred while executing op")."""
+    out = {}
+    for e in events:
+        if e.event_type_value == "STEP_FAILURE" and getattr(e.event_specific_data, "error", None) is not None:
+            error = e.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            out[e.step_key] = (error.message.strip().splitlines() or [error.cls_name or "error"])[0]
+    return out
+
+
 def run_checks(defs: dg.Definitions, asset_keys: list[dg.AssetKey], check_keys: list[dg.AssetCheckKey],
-               instance: dg.DagsterInstance, step_failures) -> tuple[str, list[CheckOutcome]]:
+               instance: dg.DagsterInstance) -> tuple[str, list[CheckOutcome]]:
     """Execute the checks of `asset_keys` in process; (run id, one outcome per check in `check_keys`).
     A check without an evaluation (its step raised) is an ERROR outcome carrying the step's error."""
     job = checks_job(VERIFY_JOB, asset_keys)
@@ -135,12 +148,13 @@ def run_checks(defs: dg.Definitions, asset_keys: list[dg.AssetKey], check_keys: 
     result = merged.resolve_job_def(VERIFY_JOB).execute_in_process(instance=instance, raise_on_error=False)
     evaluations = {e.event_specific_data.asset_check_key: e.event_specific_data for e in result.all_events
                    if e.event_type_value == "ASSET_CHECK_EVALUATION"}
-    errors = step_failures(result.all_events)
+    errors = step_errors(result.all_events)
     outcomes = []
     for key in check_keys:
         if key in evaluations:
             outcomes.append(outcome_of(evaluations[key]))
         else:
-            step = next((m for s, m in errors.items() if key.name in s), None) or next(iter(errors.values()), None)
-            outcomes.append(errored(key, (step or "the check did not run").splitlines()[0]))
+            step = errors.get("__".join(key.asset_key.path) + "_" + key.name)  # the check's own step key
+            outcomes.append(errored(key, (step or next(iter(errors.values()), None)
+                                          or "the check did not run").splitlines()[0]))
     return result.run_id, outcomes

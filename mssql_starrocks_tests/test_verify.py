@@ -141,3 +141,26 @@ def test_outcome_of_an_evaluation_reads_status_and_figures():
                                            "where": dg.MetadataValue.text("x")})
     assert vf.outcome_of(ev) == vf.CheckOutcome("starrocks/d/t", "row_count_matches_iceberg", vf.FAIL, "d",
                                                 {"iceberg_rows": 3, "starrocks_rows": 2})
+
+
+def test_run_checks_executes_only_the_checks_and_a_check_that_raises_is_an_error():
+    @dg.asset
+    def table():
+        raise AssertionError("a checks-only run must not materialize")
+
+    @dg.asset_check(asset=table)
+    def counts_match():
+        return dg.AssetCheckResult(passed=True, metadata={"left": 3, "right": 3})
+
+    @dg.asset_check(asset=table)
+    def server_down():
+        raise ConnectionError("StarRocks 127.0.0.1:9 refused the connection\nmore detail")
+
+    defs = dg.Definitions(assets=[table], asset_checks=[counts_match, server_down])
+    keys = [dg.AssetCheckKey(table.key, "counts_match"), dg.AssetCheckKey(table.key, "server_down")]
+    run_id, outcomes = vf.run_checks(defs, [table.key], keys, dg.DagsterInstance.ephemeral())
+    assert run_id
+    assert outcomes[0] == vf.CheckOutcome("table", "counts_match", vf.PASS, "", {"left": 3, "right": 3})
+    assert outcomes[1].status == vf.ERROR
+    assert outcomes[1].description == "ConnectionError: StarRocks 127.0.0.1:9 refused the connection"
+    assert vf.exit_code(outcomes) == vf.EXIT_NOT_RUN
