@@ -276,6 +276,64 @@ def run(selection: str) -> None:
 
 
 @main.command()
+@click.option("--select", "selection", default="*", show_default=True,
+              help="Dagster asset selection whose checks run, e.g. 'starrocks/demo/dbo/customers' or 'group:demo_sales'.")
+@click.option("--junit-xml", "junit_xml", default=None, type=click.Path(dir_okay=False),
+              help="Also write a JUnit XML report here (one testcase per check) for CI.")
+def verify(selection: str, junit_xml: str | None) -> None:
+    """Run only the asset checks of the selected tables against the live servers; write nothing.
+
+    \b
+    Exit 0: every check passed; 1: a check failed; 2: verify could not run (settings, tables
+    file, a server unreachable). Results are recorded in DAGSTER_HOME like a run's.
+    """
+    from mssql_starrocks import verify as vf
+
+    def not_run(message: str) -> None:
+        click.echo(f"verify: could not run: {message}", err=True)
+        raise SystemExit(vf.EXIT_NOT_RUN)
+
+    try:
+        settings.require(settings.REQUIRED)
+        defs = _load_definitions()
+        assets, check_keys = vf.selected_check_keys(defs, selection)
+    except Exception as exc:  # noqa: BLE001 - settings, tables file, selection: one line
+        not_run(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if not check_keys:
+        not_run(f"the selection '{selection}' has no asset checks")
+    from mssql_starrocks.lib.tables import configured_tables
+
+    for what, probe in _verify_probes(configured_tables()[0].database):
+        try:
+            probe()
+        except Exception as exc:  # noqa: BLE001
+            not_run(f"{what} unreachable: {' '.join(str(exc).split())[:300]}")
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    run_id, outcomes = vf.run_checks(defs, assets, check_keys, instance)
+    click.echo(vf.format_summary(outcomes) + f" (run {run_id})")
+    if junit_xml:
+        vf.write_junit(outcomes, junit_xml)
+        click.echo(f"verify: JUnit report written to {junit_xml}")
+    raise SystemExit(vf.exit_code(outcomes))
+
+
+def _verify_probes(database: str):
+    """(endpoint, probe) for every server the checks read, so an unreachable one is one line."""
+    return [("SQL Server", lambda: _mssql(database).server_version()),
+            ("Iceberg catalog", lambda: _check_catalog(settings.iceberg_settings())),
+            ("StarRocks", lambda: _starrocks().version())]
+
+
+def _load_definitions():
+    from mssql_starrocks.definitions import defs as lazy_defs
+
+    defs = lazy_defs() if callable(lazy_defs) else lazy_defs
+    return defs.load() if hasattr(defs, "load") else defs
+
+
+@main.command()
 @click.option("--state-dir", default=".devservers", show_default=True,
               help="Where the stand-in servers keep their ports, passwords, logs and data.")
 @click.option("--devservers-env", default=".env.devservers", show_default=True,

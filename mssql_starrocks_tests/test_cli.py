@@ -30,7 +30,7 @@ def mssql_starrocks(args: list[str], env: dict[str, str] | None = None, cwd=None
 @pytest.mark.integration  # a subprocess
 def test_help_of_the_entry_point_and_every_command_explains_each_option():
     commands = dict(cli.main.commands)
-    assert set(commands) == {"check", "discover", "plan", "types", "run", "demo"}
+    assert set(commands) == {"check", "discover", "plan", "types", "run", "verify", "demo"}
     top = mssql_starrocks(["--help"])
     assert top.returncode == 0, top.stderr
     text = words(top.stdout)
@@ -211,7 +211,7 @@ def test_the_readme_walkthrough_from_env_to_a_first_materialization(devservers, 
     done = mssql_starrocks(["run", "--select", f"raw/{database}/dbo/customers*"], cwd=tmp_path,
                            env={"DAGSTER_HOME": str(home)}, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert re.search(r"^run [0-9a-f-]{36}: 3 asset\(s\) materialized, 4/4 check\(s\) passed$", done.stdout, re.M)
+    assert re.search(r"^run [0-9a-f-]{36}: 3 asset\(s\) materialized, 5/5 check\(s\) passed$", done.stdout, re.M)
 
     source = e2e.mssql_rows(devservers, "SELECT customer_id FROM dbo.customers ORDER BY 1", database=database)
     target = e2e.starrocks_rows(devservers, f"SELECT customer_id FROM {database}_dbo.customers ORDER BY 1")
@@ -253,7 +253,7 @@ def test_the_demo_command_runs_the_demo_on_its_own_stand_ins(tmp_path):
                      "migrating raw -> Iceberg -> StarRocks with every check"):
             assert f"demo: {step}" in out
         assert f"wrote {tmp_path / 'tables.yaml'}: 8 table(s) from demo" in out
-        assert re.search(r"^run [0-9a-f-]{36}: 3 asset\(s\) materialized, 4/4 check\(s\) passed$", out, re.M)
+        assert re.search(r"^run [0-9a-f-]{36}: 3 asset\(s\) materialized, 5/5 check\(s\) passed$", out, re.M)
         assert "make dagit" in out and f"--state-dir {state} down" in out
         values = {k: v for k, v in dotenv_values(settings).items() if v is not None}
         assert e2e.starrocks_rows(values, "SELECT COUNT(*) FROM demo_dbo.customers") == [(500,)]

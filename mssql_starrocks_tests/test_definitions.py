@@ -55,7 +55,8 @@ def test_three_assets_and_checks_per_table_with_dependencies(defs):
         assert f"iceberg/{t}:row_count_matches_raw" in checks
         assert f"starrocks/{t}:row_count_matches_iceberg" in checks
         assert f"starrocks/{t}:column_profile_matches_source" in checks
-    assert len(checks) == 4 * len(tables)
+        assert f"iceberg/{t}:source_lag_within_tolerance" in checks
+    assert len(checks) == 5 * len(tables)
     assert graph.get(dg.AssetKey.from_user_string("raw/demo/sales/orders")).group_name == "demo_sales"
 
 

@@ -46,7 +46,7 @@ def test_every_table_materializes_and_every_row_count_check_passes(demo):
     graph = demo["defs"].resolve_asset_graph()
     tables = {k.path[1:] and "/".join(k.path[1:]) for k in graph.get_all_asset_keys()}
     checks = e2e.check_results(result)
-    assert len(checks) == 4 * len(tables)  # three row counts and the column profile
+    assert len(checks) == 5 * len(tables)  # three row counts, the source lag and the column profile
     failed = {k: v.description for k, v in checks.items() if not v.passed}
     assert not failed
     mats = e2e.materializations(result)
@@ -331,7 +331,7 @@ def test_the_dagster_cli_materializes_the_sample_database_and_every_check_passes
         materialized = {e.dagster_event.event_specific_data.materialization.asset_key.to_user_string()
                         for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)}
     assert materialized == {f"{layer}/{t}" for t in tables for layer in ("raw", "iceberg", "starrocks")}
-    assert len(evaluations) == 4 * len(tables)
+    assert len(evaluations) == 5 * len(tables)
     assert not {ev.asset_check_key.to_user_string(): ev.description for ev in evaluations if not ev.passed}
     devservers = demo["devservers"]
     for plan in load_plans(demo["tables_file"]):

@@ -76,7 +76,7 @@ def test_a_full_load_table_chain_runs_on_a_spark_connect_server(devservers, serv
                    timeout=900)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert "3 asset(s) materialized, 4/4 check(s) passed" in done.stdout
+    assert "3 asset(s) materialized, 5/5 check(s) passed" in done.stdout
     assert "Cannot modify" not in output  # only session settings are sent to the server
 
     with e2e.environ({"DAGSTER_HOME": str(home)}):
@@ -87,7 +87,7 @@ def test_a_full_load_table_chain_runs_on_a_spark_connect_server(devservers, serv
                 run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
             mats = [e.dagster_event.event_specific_data.materialization for e in instance.all_logs(
                 run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)]
-    assert len(checks) == 4 and all(c.passed for c in checks), [c.description for c in checks if not c.passed]
+    assert len(checks) == 5 and all(c.passed for c in checks), [c.description for c in checks if not c.passed]
     counts = {m.asset_key.to_user_string(): m.metadata["dagster/row_count"].value for m in mats}
     assert counts == {f"{layer}/{DB}/dbo/customers": 500 for layer in ("raw", "iceberg", "starrocks")}
 

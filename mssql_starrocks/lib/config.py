@@ -114,12 +114,37 @@ class MaintenanceOptions(_Strict):
         return self
 
 
+class ChecksOptions(_Strict):
+    """How the asset checks judge a table (see defs/migration/checks.py).
+
+    SQL Server moving on after the last load is a lag, not an error: the live row count may differ
+    from the Iceberg snapshot's by up to `source_lag_tolerance_rows` rows, or
+    `source_lag_tolerance_percent` percent of the snapshot's rows (the larger of the two), and the
+    check passes saying so; beyond that it fails with WARN severity. Lake vs StarRocks stays exact.
+    `schedule` (defaults only): cron (UTC) of the `verify_<group>` checks-only jobs; null = off.
+    """
+
+    source_lag_tolerance_rows: int = Field(0, ge=0)
+    source_lag_tolerance_percent: float = Field(0.0, ge=0, le=100)
+    schedule: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _check_cron(value)
+
+    def lag_tolerance(self, snapshot_rows: int) -> int:
+        """Rows the live source may differ from a snapshot of `snapshot_rows` rows."""
+        return max(self.source_lag_tolerance_rows, int(snapshot_rows * self.source_lag_tolerance_percent / 100))
+
+
 class Defaults(_Strict):
     load_mode: LoadMode = "full"
     schedule: str | None = None
     extract: ExtractOptions = ExtractOptions()
     starrocks: StarRocksOptions = StarRocksOptions()
     maintenance: MaintenanceOptions = MaintenanceOptions()
+    checks: ChecksOptions = ChecksOptions()
     owners: list[str] = []  # Dagster asset owners: emails or team:<name>
     tags: dict[str, str] = {}
 
@@ -150,6 +175,7 @@ class TableSpec(_Strict):
     extract: ExtractOptions | None = None
     starrocks: StarRocksOptions | None = None
     maintenance: MaintenanceOptions | None = None
+    checks: ChecksOptions | None = None  # its schedule is the defaults' (one per group)
     rename: dict[str, str] = {}
     exclude_columns: list[str] = []  # not migrated (e.g. a huge blob StarRocks cannot hold)
     description: str | None = None
@@ -186,6 +212,13 @@ class TableSpec(_Strict):
                     f"rename target '{target}' for column [{source}] is not a Glue-safe name "
                     f"(lowercase letters, digits, underscores); '{names.to_target_name(target)}' would be"
                 )
+        return value
+
+    @field_validator("checks")
+    @classmethod
+    def _checks_schedule(cls, value: ChecksOptions | None) -> ChecksOptions | None:
+        if value is not None and value.schedule is not None:
+            raise ValueError("schedule is set per group in defaults.checks.schedule, not per table")
         return value
 
     @model_validator(mode="after")
@@ -321,6 +354,7 @@ class TablePlan(BaseModel):
     extract: ExtractOptions
     starrocks: StarRocksOptions
     maintenance: MaintenanceOptions = MaintenanceOptions()
+    checks: ChecksOptions = ChecksOptions()
     owners: tuple[str, ...] = ()
     tags: dict[str, str] = {}
 
@@ -425,6 +459,9 @@ def plans(tables_file: TablesFile) -> list[TablePlan]:
             extract=spec.extract or d.extract,
             starrocks=_starrocks_options(spec.starrocks or d.starrocks, spec),
             maintenance=spec.maintenance or d.maintenance,
+            # A table's checks settings override the defaults' field by field.
+            checks=d.checks.model_copy(update={k: getattr(spec.checks, k) for k in spec.checks.model_fields_set}
+                                       if spec.checks else {}),
             owners=tuple(d.owners if spec.owners is None else spec.owners),
             tags={**d.tags, **spec.tags},
         ))

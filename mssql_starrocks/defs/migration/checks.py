@@ -5,13 +5,18 @@ raw:       full extract: SQL Server's COUNT_BIG(*) taken at extract time = rows 
            found deleted by delete detection) = rows landed.
 iceberg:   full load: rows in the Iceberg snapshot = rows in the landing snapshot it came from.
            merge: rows in the Iceberg snapshot = SQL Server's row count at extract time.
-starrocks: COUNT(*) of the live StarRocks table = rows in the current Iceberg snapshot.
+lag:       SQL Server's live COUNT_BIG(*) vs rows in the current Iceberg snapshot: a source that moved
+           on since the last load is a lag (WARN), within the tables file's
+           checks.source_lag_tolerance_rows/_percent a pass that says how far behind the lake is.
+starrocks: COUNT(*) of the live StarRocks table = rows in the current Iceberg snapshot (exact, ERROR).
 profile:   per column, SQL Server vs StarRocks: non-null counts, MIN/MAX of exact numeric and
            DATE columns, distinct keys (one aggregate query each side, see mapping/profile.py).
 
 Exact comparisons fail the check with ERROR severity (blocking the next layer). Comparisons that
 rows written to SQL Server during the run can legitimately disturb (delta ranges, a merged
 table against a live source) report WARN instead. A failing check says both counts and where.
+Every check also runs on its own, outside a materialization (`mssql-starrocks verify`, the
+`verify_<group>` jobs): a table never loaded gives a failed WARN check "not loaded yet".
 """
 
 import dagster as dg
@@ -28,13 +33,48 @@ from mssql_starrocks.mapping.names import quote_backtick
 from mssql_starrocks.source.extract import source_schema
 
 
+NOT_LOADED = "not loaded yet"
+
+
+def not_loaded(what: str, metadata: dict | None = None) -> dg.AssetCheckResult:
+    """A table never materialized (checks run on their own, e.g. `mssql-starrocks verify`): a
+    failed WARN check saying so, not a crash."""
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                               description=f"{NOT_LOADED}: {what}; materialize the asset first",
+                               metadata=metadata or {})
+
+
+def _when(committed_at) -> str:
+    return committed_at.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(committed_at, "strftime") else str(committed_at)
+
+
+def source_lag_result(*, source_rows: int, snapshot_rows: int, snapshot_time, tolerance: int,
+                      where: str) -> dg.AssetCheckResult:
+    """SQL Server's live row count against the Iceberg snapshot's: a source that moved on since the
+    last load is a lag (WARN, within `tolerance` rows a pass), not an error."""
+    lag = source_rows - snapshot_rows
+    when = _when(snapshot_time)
+    if lag == 0:
+        description = f"SQL Server and the Iceberg snapshot of {when} both have {source_rows:,} rows"
+    else:
+        description = (f"SQL Server has {abs(lag):,} {'more' if lag > 0 else 'fewer'} rows than the Iceberg "
+                       f"snapshot of {when} ({source_rows:,} vs {snapshot_rows:,}; tolerance {tolerance:,}"
+                       f"{'' if abs(lag) <= tolerance else ', exceeded'})")
+    return dg.AssetCheckResult(
+        passed=abs(lag) <= tolerance, severity=dg.AssetCheckSeverity.WARN, description=description,
+        metadata={"sql_server_rows": source_rows, "iceberg_rows": snapshot_rows, "lag_rows": lag,
+                  "tolerance_rows": tolerance, "where": where})
+
+
 def _count_result(*, left_name: str, left: int | None, right_name: str, right: int | None,
                   severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
                   extra: dict | None = None) -> dg.AssetCheckResult:
     passed = left is not None and right is not None and left == right
     if left is None or right is None:
         missing = left_name if left is None else right_name
-        description = f"{missing} is not available yet; materialize the asset first"
+        return not_loaded(f"{missing} is not available",
+                          {left_name: -1 if left is None else left, right_name: -1 if right is None else right,
+                           **(extra or {})})
     elif passed:
         description = f"{left_name} = {right_name} = {left}"
     else:
@@ -86,11 +126,29 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                                  severity=dg.AssetCheckSeverity.WARN, extra=extra)
         raw_rows = None
         if snap and state.RAW_SNAPSHOT in snap.summary:
-            raw_snap = ice.snapshot_by_id(session, pipeline.raw_table(catalog, plan),
-                                          int(snap.summary[state.RAW_SNAPSHOT]))
+            try:
+                raw_snap = ice.snapshot_by_id(session, pipeline.raw_table(catalog, plan),
+                                              int(snap.summary[state.RAW_SNAPSHOT]))
+            except RuntimeError as exc:  # the landing snapshot expired (or the landing was dropped) since
+                return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                           description=f"cannot compare with the landing: {exc}", metadata=extra)
             raw_rows = raw_snap.total_records
         return _count_result(left_name="landed_rows", left=raw_rows, right_name="iceberg_rows",
                              right=snap.total_records if snap else None, extra=extra)
+
+    @dg.asset_check(asset=keys.iceberg, name="source_lag_within_tolerance",
+                    description="SQL Server's live row count vs the current Iceberg snapshot's: a lag (WARN) "
+                                "beyond the tables file's checks.source_lag_tolerance_*")
+    def lag_check(spark: SparkResource, iceberg: IcebergResource, mssql: MssqlResource) -> dg.AssetCheckResult:
+        _, _, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
+        where = f"{plan.source_label} -> {table}"
+        if snap is None:
+            return not_loaded(f"{table} has no snapshot", {"where": where})
+        source_rows = int(mssql.get_client(plan.database).query(
+            f"SELECT COUNT_BIG(*) FROM {plan.source_qualified_tsql}")[0][0])
+        return source_lag_result(source_rows=source_rows, snapshot_rows=snap.total_records,
+                                 snapshot_time=snap.committed_at,
+                                 tolerance=plan.checks.lag_tolerance(snap.total_records), where=where)
 
     @dg.asset_check(asset=keys.starrocks, name="row_count_matches_iceberg", blocking=True,
                     description="COUNT(*) of the StarRocks table = rows in the current Iceberg snapshot")
@@ -100,9 +158,12 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         client = starrocks.get_client()
         sr_rows = (client.count(plan.namespace, plan.table)
                    if client.table_exists(plan.namespace, plan.table) else None)
+        # Pinned to the snapshot: the metadata says which one StarRocks was compared with.
         return _count_result(left_name="iceberg_rows", left=snap.total_records if snap else None,
                              right_name="starrocks_rows", right=sr_rows,
-                             extra={"where": f"{table} -> starrocks {plan.namespace}.{plan.table}"})
+                             extra={"where": f"{table} -> starrocks {plan.namespace}.{plan.table}",
+                                    "snapshot_id": str(snap.snapshot_id) if snap else "",
+                                    "snapshot_committed_at": _when(snap.committed_at) if snap else ""})
 
     @dg.asset_check(asset=keys.starrocks, name="column_profile_matches_source",
                     description="Per column, SQL Server = StarRocks: non-null counts, min/max of exact numeric and "
@@ -111,8 +172,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         source = mssql.get_client(plan.database)
         target = starrocks.get_client()
         if not target.table_exists(plan.namespace, plan.table):
-            return dg.AssetCheckResult(passed=False, description=f"starrocks {plan.namespace}.{plan.table} does not "
-                                                                 "exist yet; materialize the asset first")
+            return not_loaded(f"starrocks {plan.namespace}.{plan.table} does not exist")
         schema_plan = source_schema(source, plan)
         ms = prof.measures(schema_plan, {name for name, _ in target.columns(plan.namespace, plan.table)})
         target_table = f"{quote_backtick(plan.namespace)}.{quote_backtick(plan.table)}"
@@ -129,12 +189,18 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         # Rows written to SQL Server after the extract change its side legitimately: then WARN.
         live = plan.mode.profile_is_live(int(src_vals[0]), int(dst_vals[0]))
         where = f"{plan.source_label} -> starrocks {plan.namespace}.{plan.table}"
+        lag = int(src_vals[0]) - int(dst_vals[0])
+        # SQL Server moved on since the load by no more than the tables file's lag tolerance: a lag.
+        lagging = bool(diffs) and live and lag != 0 and abs(lag) <= plan.checks.lag_tolerance(int(dst_vals[0]))
         if diffs:
             description = f"{len(diffs)} of {len(labels)} measures differ ({where}): " + "; ".join(diffs[:10])
+            if lagging:
+                description = (f"SQL Server has {abs(lag):,} {'more' if lag > 0 else 'fewer'} rows than StarRocks, "
+                               "within the lag tolerance: " + description)
         else:
             description = f"{len(labels)} measures equal on both sides ({len(ms) - 1} column measures)"
         return dg.AssetCheckResult(
-            passed=not diffs,
+            passed=not diffs or lagging,
             severity=dg.AssetCheckSeverity.WARN if live else dg.AssetCheckSeverity.ERROR,
             description=description,
             metadata={"measures": len(labels), "differences": len(diffs), "where": where,
@@ -143,7 +209,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                               f"| {lab} | {s} | {t} |" for lab, s, t in zip(labels, src_vals, dst_vals)))},
         )
 
-    return [raw_check, iceberg_check, starrocks_check, profile_check]
+    return [raw_check, iceberg_check, lag_check, starrocks_check, profile_check]
 
 
 @dg.definitions
