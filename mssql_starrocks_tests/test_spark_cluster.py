@@ -102,6 +102,7 @@ def test_a_table_chain_runs_on_a_spark_standalone_cluster(devservers, cluster, t
     assert sorted(c.asset_check_key.to_user_string() for c in checks) == sorted([
         f"raw/{DB}/dbo/customers:row_count_matches_source",
         f"iceberg/{DB}/dbo/customers:row_count_matches_raw",
+        f"iceberg/{DB}/dbo/customers:source_lag_within_tolerance",
         f"starrocks/{DB}/dbo/customers:row_count_matches_iceberg",
         f"starrocks/{DB}/dbo/customers:column_profile_matches_source",
     ])

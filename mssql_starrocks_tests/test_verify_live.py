@@ -7,10 +7,13 @@ from __future__ import annotations
 import socket
 import sqlite3
 import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import urlparse
 
 import dagster as dg
 import pytest
 
+from mssql_starrocks.lake import iceberg as ice
 from mssql_starrocks_tests import e2e
 
 pytestmark = pytest.mark.integration  # the stand-ins, Spark and `mssql-starrocks` subprocesses
@@ -44,12 +47,20 @@ def migrated(devservers, tmp_path_factory, spark):
         defs = e2e.load_definitions()
         result = e2e.run_assets(defs, CUSTOMERS, dg.DagsterInstance.ephemeral())
     assert result.success
-    return {"work": work, "env": env, "defs": defs, "home": home, "devservers": devservers}
+    # The test session shares one SparkSession, whose Iceberg catalog is the one the first test
+    # that used it configured (Spark keeps a catalog once loaded). `verify` runs in its own
+    # process, so it is pointed at the catalog the migration really wrote to.
+    table = e2e.materialization_entries(result)[f"iceberg/{DATABASE}/dbo/customers"]["iceberg_table"].value
+    catalog_root = Path(urlparse(ice.table_location(spark, table)).path).parents[2]
+    assert (catalog_root / "catalog.db").is_file(), catalog_root
+    env["ICEBERG_LOCAL_DIR"] = str(catalog_root)
+    return {"work": work, "env": env, "defs": defs, "home": home, "devservers": devservers,
+            "catalog_db": catalog_root / "catalog.db"}
 
 
 def _written_state(m) -> dict:
     """Every Iceberg table's metadata location (a commit changes it) and StarRocks' row count."""
-    with sqlite3.connect(m["work"] / "iceberg" / "catalog.db") as db:
+    with sqlite3.connect(m["catalog_db"]) as db:
         tables = {f"{ns}.{name}": loc for ns, name, loc in db.execute(
             "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables")}
     rows = e2e.starrocks_rows(m["devservers"], f"SELECT COUNT(*) FROM {DATABASE}_dbo.customers")[0][0]
