@@ -6,14 +6,10 @@ from __future__ import annotations
 import pymysql
 import pytest
 
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect
+
 DB = "cf_sr_ddlerr"
 ERR = "https://docs.starrocks.io/docs/reference/Error_code/"
-
-
-def connect(devservers):
-    return pymysql.connect(host=devservers["STARROCKS_HOST"], port=int(devservers["STARROCKS_QUERY_PORT"]),
-                           user=devservers["STARROCKS_USER"], password=devservers["STARROCKS_PASSWORD"],
-                           autocommit=True, charset="utf8mb4")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pymysql
 import pytest
 
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect
+
 DB = "cf_sr_dml"
 S = "https://docs.starrocks.io/docs/sql-reference/sql-statements"
 INSERT = f"{S}/loading_unloading/INSERT/"
@@ -13,9 +15,7 @@ ALTER = f"{S}/table_bucket_part_index/ALTER_TABLE/"
 
 @pytest.fixture(scope="module")
 def cur(devservers):
-    conn = pymysql.connect(host=devservers["STARROCKS_HOST"], port=int(devservers["STARROCKS_QUERY_PORT"]),
-                           user=devservers["STARROCKS_USER"], password=devservers["STARROCKS_PASSWORD"],
-                           autocommit=True, charset="utf8mb4")
+    conn = connect(devservers)
     c = conn.cursor()
     c.execute(f"DROP DATABASE IF EXISTS {DB}")
     c.execute(f"CREATE DATABASE {DB}")

@@ -8,25 +8,21 @@ import pymysql
 import pytest
 import requests
 
+from mssql_starrocks_tests.devservers.conformance import starrocks_client
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect
+
 DB = "cf_sr_keylimits"
 PK_DOC = "https://docs.starrocks.io/docs/table_design/table_types/primary_key_table/"
 LIMITS_DOC = "https://docs.starrocks.io/docs/reference/System_limit/"
 
 
 def stream_load(devservers, table: str, body: bytes, **headers) -> dict:
-    auth = (devservers["STARROCKS_USER"], devservers["STARROCKS_PASSWORD"])
-    fe = f"http://{devservers['STARROCKS_HOST']}:{devservers['STARROCKS_HTTP_PORT']}/api/{DB}/{table}/_stream_load"
-    headers = {"Expect": "100-continue", **{k.replace("_", "_"): str(v) for k, v in headers.items()}}
-    redirect = requests.put(fe, headers=headers, auth=auth, allow_redirects=False, timeout=30)
-    assert redirect.status_code == 307
-    return requests.put(redirect.headers["Location"], data=body, headers=headers, auth=auth, timeout=60).json()
+    return starrocks_client.stream_load(devservers, DB, table, body, **headers)
 
 
 @pytest.fixture(scope="module")
 def db(devservers):
-    conn = pymysql.connect(host=devservers["STARROCKS_HOST"], port=int(devservers["STARROCKS_QUERY_PORT"]),
-                           user=devservers["STARROCKS_USER"], password=devservers["STARROCKS_PASSWORD"],
-                           autocommit=True, charset="utf8mb4")
+    conn = connect(devservers)
     cur = conn.cursor()
     cur.execute(f"DROP DATABASE IF EXISTS {DB}")
     cur.execute(f"CREATE DATABASE {DB}")

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import pymysql
 import pytest
-import requests
+
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect, stream_load
 
 DB = "cf_sr_labels"
 DB2 = "cf_sr_labels2"
@@ -15,9 +15,7 @@ SL = "https://docs.starrocks.io/docs/sql-reference/sql-statements/loading_unload
 
 @pytest.fixture(scope="module")
 def cur(devservers):
-    conn = pymysql.connect(host=devservers["STARROCKS_HOST"], port=int(devservers["STARROCKS_QUERY_PORT"]),
-                           user=devservers["STARROCKS_USER"], password=devservers["STARROCKS_PASSWORD"],
-                           autocommit=True, charset="utf8mb4")
+    conn = connect(devservers)
     c = conn.cursor()
     for db in (DB, DB2):
         c.execute(f"DROP DATABASE IF EXISTS {db}")
@@ -30,11 +28,7 @@ def cur(devservers):
 
 
 def load(devservers, body: bytes, label: str, db: str = DB) -> dict:
-    auth = (devservers["STARROCKS_USER"], devservers["STARROCKS_PASSWORD"])
-    url = f"http://{devservers['STARROCKS_HOST']}:{devservers['STARROCKS_HTTP_PORT']}/api/{db}/t/_stream_load"
-    headers = {"Expect": "100-continue", "label": label}
-    be = requests.put(url, headers=headers, auth=auth, allow_redirects=False, timeout=30).headers["Location"]
-    return requests.put(be, data=body, headers=headers, auth=auth, timeout=60).json()
+    return stream_load(devservers, db, "t", body, label=label)
 
 
 def count(cur, db: str = DB) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import pymysql
 import pytest
 import requests
+
+from mssql_starrocks_tests.devservers.conformance import starrocks_client
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect, stream_load, auth
 
 DB = "cf_sr_slreply"
 SL = "https://docs.starrocks.io/docs/sql-reference/sql-statements/loading_unloading/STREAM_LOAD/"
@@ -15,9 +17,7 @@ FIELDS = ["TxnId", "Label", "Status", "Message", "NumberTotalRows", "NumberLoade
 
 @pytest.fixture(scope="module")
 def cur(devservers):
-    conn = pymysql.connect(host=devservers["STARROCKS_HOST"], port=int(devservers["STARROCKS_QUERY_PORT"]),
-                           user=devservers["STARROCKS_USER"], password=devservers["STARROCKS_PASSWORD"],
-                           autocommit=True, charset="utf8mb4")
+    conn = connect(devservers)
     c = conn.cursor()
     c.execute(f"DROP DATABASE IF EXISTS {DB}")
     c.execute(f"CREATE DATABASE {DB}")
@@ -28,20 +28,11 @@ def cur(devservers):
 
 
 def fe_url(devservers, table: str = "t") -> str:
-    return f"http://{devservers['STARROCKS_HOST']}:{devservers['STARROCKS_HTTP_PORT']}/api/{DB}/{table}/_stream_load"
-
-
-def auth(devservers):
-    return devservers["STARROCKS_USER"], devservers["STARROCKS_PASSWORD"]
+    return starrocks_client.fe_url(devservers, DB, table)
 
 
 def load(devservers, body: bytes, table: str = "t", **headers) -> dict:
-    headers = {"Expect": "100-continue", **headers}
-    redirect = requests.put(fe_url(devservers, table), headers=headers, auth=auth(devservers),
-                            allow_redirects=False, timeout=30)
-    assert redirect.status_code == 307, redirect.text
-    return requests.put(redirect.headers["Location"], data=body, headers=headers, auth=auth(devservers),
-                        timeout=60).json()
+    return stream_load(devservers, DB, table, body, **headers)
 
 
 @pytest.mark.doc(SL)

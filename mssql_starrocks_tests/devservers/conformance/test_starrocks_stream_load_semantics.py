@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-import pymysql
 import pytest
-import requests
+
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect, stream_load
 
 DB = "cf_sr_slsem"
 SL = "https://docs.starrocks.io/docs/sql-reference/sql-statements/loading_unloading/STREAM_LOAD/"
@@ -17,9 +17,7 @@ PKLOAD = "https://docs.starrocks.io/docs/3.3/loading/Load_to_Primary_Key_tables/
 
 @pytest.fixture(scope="module")
 def cur(devservers):
-    conn = pymysql.connect(host=devservers["STARROCKS_HOST"], port=int(devservers["STARROCKS_QUERY_PORT"]),
-                           user=devservers["STARROCKS_USER"], password=devservers["STARROCKS_PASSWORD"],
-                           autocommit=True, charset="utf8mb4")
+    conn = connect(devservers)
     c = conn.cursor()
     c.execute(f"DROP DATABASE IF EXISTS {DB}")
     c.execute(f"CREATE DATABASE {DB}")
@@ -32,11 +30,7 @@ def cur(devservers):
 
 
 def load(devservers, table: str, body: bytes, **headers) -> dict:
-    auth = (devservers["STARROCKS_USER"], devservers["STARROCKS_PASSWORD"])
-    url = f"http://{devservers['STARROCKS_HOST']}:{devservers['STARROCKS_HTTP_PORT']}/api/{DB}/{table}/_stream_load"
-    headers = {"Expect": "100-continue", **headers}
-    be = requests.put(url, headers=headers, auth=auth, allow_redirects=False, timeout=30).headers["Location"]
-    return requests.put(be, data=body, headers=headers, auth=auth, timeout=60).json()
+    return stream_load(devservers, DB, table, body, **headers)
 
 
 def rows(cur, sql: str):

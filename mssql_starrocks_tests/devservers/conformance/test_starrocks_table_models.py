@@ -5,6 +5,8 @@ from __future__ import annotations
 import pymysql
 import pytest
 
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect
+
 DB = "cf_sr_models"
 DOCS = "https://docs.starrocks.io/docs"
 PK = f"{DOCS}/table_design/table_types/primary_key_table/"
@@ -17,9 +19,7 @@ DELETE = f"{DOCS}/sql-reference/sql-statements/table_bucket_part_index/DELETE/"
 
 @pytest.fixture(scope="module")
 def cur(devservers):
-    conn = pymysql.connect(host=devservers["STARROCKS_HOST"], port=int(devservers["STARROCKS_QUERY_PORT"]),
-                           user=devservers["STARROCKS_USER"], password=devservers["STARROCKS_PASSWORD"],
-                           autocommit=True, charset="utf8mb4")
+    conn = connect(devservers)
     c = conn.cursor()
     c.execute(f"DROP DATABASE IF EXISTS {DB}")
     c.execute(f"CREATE DATABASE {DB}")

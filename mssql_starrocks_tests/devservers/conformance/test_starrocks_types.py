@@ -8,7 +8,8 @@ import decimal
 
 import pymysql
 import pytest
-import requests
+
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect, stream_load
 
 DB = "cf_sr_types"
 DOCS = "https://docs.starrocks.io/docs/sql-reference/data-types"
@@ -23,9 +24,7 @@ STRICT = "https://docs.starrocks.io/docs/loading/load_concept/strict_mode/"
 
 @pytest.fixture(scope="module")
 def cur(devservers):
-    conn = pymysql.connect(host=devservers["STARROCKS_HOST"], port=int(devservers["STARROCKS_QUERY_PORT"]),
-                           user=devservers["STARROCKS_USER"], password=devservers["STARROCKS_PASSWORD"],
-                           autocommit=True, charset="utf8mb4")
+    conn = connect(devservers)
     c = conn.cursor()
     c.execute(f"DROP DATABASE IF EXISTS {DB}")
     c.execute(f"CREATE DATABASE {DB}")
@@ -38,11 +37,7 @@ def cur(devservers):
 
 
 def load(devservers, table: str, body: bytes, **headers) -> dict:
-    auth = (devservers["STARROCKS_USER"], devservers["STARROCKS_PASSWORD"])
-    url = f"http://{devservers['STARROCKS_HOST']}:{devservers['STARROCKS_HTTP_PORT']}/api/{DB}/{table}/_stream_load"
-    headers = {"Expect": "100-continue", **headers}
-    be = requests.put(url, headers=headers, auth=auth, allow_redirects=False, timeout=30).headers["Location"]
-    return requests.put(be, data=body, headers=headers, auth=auth, timeout=60).json()
+    return stream_load(devservers, DB, table, body, **headers)
 
 
 def one(cur, sql: str, params=None):
