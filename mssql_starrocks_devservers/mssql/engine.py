@@ -140,11 +140,9 @@ def tsql_literal(value: Any) -> str:
     return "N'" + str(value).replace("'", "''") + "'"
 
 
-def bind_parameters(sql: str, params: dict[str, Any]) -> str:
-    """Put RPC parameter values into the statement as literals (outside strings and brackets)."""
-    if not params:
-        return sql
-    lowered = {k.lower(): v for k, v in params.items()}
+def replace_at_names(sql: str, replace, name_pattern: str = r"@\w+") -> str:
+    """`sql` with each `@name` outside strings and [brackets] replaced by `replace(name)` (kept
+    when it returns None); `@@globals` are never names. Variables and RPC parameters share it."""
     out, i, quote = [], 0, None
     while i < len(sql):
         ch = sql[i]
@@ -158,15 +156,27 @@ def bind_parameters(sql: str, params: dict[str, Any]) -> str:
             quote = ch
         elif ch == "[":
             quote = "]"
-        if ch == "@" and not sql.startswith("@@", i) and (i == 0 or sql[i - 1] != "@"):
-            m = re.match(r"@[A-Za-z0-9_]+", sql[i:])
-            if m and m.group(0).lower() in lowered:
-                out.append(tsql_literal(lowered[m.group(0).lower()]))
-                i += len(m.group(0))
+        if ch == "@":
+            m = re.match(r"@@\w+", sql[i:]) or re.match(name_pattern, sql[i:])
+            if m:
+                name = m.group(0)
+                replacement = None if name.startswith("@@") else replace(name)
+                out.append(name if replacement is None else replacement)
+                i += len(name)
                 continue
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def bind_parameters(sql: str, params: dict[str, Any]) -> str:
+    """Put RPC parameter values into the statement as literals (outside strings and brackets)."""
+    if not params:
+        return sql
+    lowered = {k.lower(): v for k, v in params.items()}
+    return replace_at_names(
+        sql, lambda name: tsql_literal(lowered[name.lower()]) if name.lower() in lowered else None,
+        name_pattern=r"@[A-Za-z0-9_]+")
 
 
 _BRACKET = r"(?:\[(?:[^\]]|\]\])+\]|[A-Za-z_#@][\w@$#]*)"
@@ -344,36 +354,14 @@ class Session:
     def _substitute_variables(self, sql: str) -> str:
         if "@" not in sql or re.match(r"\s*EXEC", sql, re.I):
             return sql
-        out, i, quote = [], 0, None
-        while i < len(sql):
-            ch = sql[i]
-            if quote:
-                out.append(ch)
-                if ch == quote:
-                    quote = None
-                i += 1
-                continue
-            if ch in ("'", '"'):
-                quote = ch
-            elif ch == "[":
-                quote = "]"
-            if ch == "@" and sql.startswith("@@", i):
-                m = re.match(r"@@\w+", sql[i:])
-                out.append(m.group(0))
-                i += len(m.group(0))
-                continue
-            if ch == "@":
-                m = re.match(r"@\w+", sql[i:])
-                if m:
-                    if m.group(0).lower() not in self.variables:
-                        raise MssqlError(137, f'Must declare the scalar variable "{m.group(0)}".', 15, 2)
-                    type_text, value = self.variables[m.group(0).lower()]
-                    out.append(f"CAST({tsql_literal(value)} AS {type_text})")
-                    i += len(m.group(0))
-                    continue
-            out.append(ch)
-            i += 1
-        return "".join(out)
+
+        def value_of(name: str) -> str:
+            if name.lower() not in self.variables:
+                raise MssqlError(137, f'Must declare the scalar variable "{name}".', 15, 2)
+            type_text, value = self.variables[name.lower()]
+            return f"CAST({tsql_literal(value)} AS {type_text})"
+
+        return replace_at_names(sql, value_of)
 
     def _set(self, sql: str) -> Result:
         m = re.match(r"\s*SET\s+(@\w+)\s*(=|\+=|-=|\*=|/=)\s*(.*)$", sql, re.I | re.S)
