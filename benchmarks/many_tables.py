@@ -46,17 +46,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.run import _machine_busy, _stat, _descendants, _tree_cpu  # noqa: E402
+from benchmarks.run import _descendants, _machine_busy, _stat, _tree_cpu, log, standin_settings  # noqa: E402
 
 DB = "many"
 SCHEMA = "dbo"
 DEFAULT_TABLES = 100
 DEFAULT_ROWS = 1_000
 KINDS = ("raw", "iceberg", "starrocks", "checks")
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # --- the tables ------------------------------------------------------------------------------
@@ -437,16 +433,7 @@ def main() -> int:
     started_all = time.monotonic()
     results: dict = {"tables": args.tables, "rows": args.rows}
     try:
-        if own_standins:
-            log(f"starting the stand-ins (state in {state_dir})")
-            settings = runtime.up(state_dir)
-        else:
-            state = runtime.load_state(state_dir)
-            if state is None:
-                raise SystemExit(f"no stand-ins were started from {state_dir}")
-            settings = runtime.settings(state)
-            log(f"using the running stand-ins of {state_dir}")
-        standin_pids = dict((runtime.load_state(state_dir) or {}).get("pids") or {})
+        settings, standin_pids = standin_settings(state_dir, start=own_standins)
 
         names = table_names(args.tables)
         log(f"building {args.tables} tables of {args.rows:,} rows in [{DB}] on the SQL Server stand-in")

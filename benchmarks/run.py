@@ -63,6 +63,23 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def standin_settings(state_dir: Path, *, start: bool) -> tuple[dict[str, str], dict[str, int]]:
+    """The stand-ins' settings and pids: started fresh in `state_dir` when `start`, else those
+    already running from it (a benchmark then leaves them running)."""
+    from mssql_starrocks_devservers import runtime
+
+    if start:
+        log(f"starting the stand-ins (state in {state_dir})")
+        settings = runtime.up(state_dir)
+    else:
+        state = runtime.load_state(state_dir)
+        if state is None:
+            raise SystemExit(f"no stand-ins were started from {state_dir}")
+        settings = runtime.settings(state)
+        log(f"using the running stand-ins of {state_dir}")
+    return settings, dict((runtime.load_state(state_dir) or {}).get("pids") or {})
+
+
 # --- the sample table ----------------------------------------------------------------------
 def build_table(settings: dict[str, str], table: str, rows: int) -> None:
     """N rows generated on the server: keys, ints, decimals, floats, bits, dates, datetime2,
@@ -347,16 +364,7 @@ def main() -> int:
     spark = None
     results: dict = {}
     try:
-        if own_standins:
-            log(f"starting the stand-ins (state in {state_dir})")
-            settings = runtime.up(state_dir)
-        else:
-            state = runtime.load_state(state_dir)
-            if state is None:
-                raise SystemExit(f"no stand-ins were started from {state_dir}")
-            settings = runtime.settings(state)
-            log(f"using the running stand-ins of {state_dir}")
-        standin_pids = dict((runtime.load_state(state_dir) or {}).get("pids") or {})
+        settings, standin_pids = standin_settings(state_dir, start=own_standins)
         spark = start_spark(args, work)
         results = run(args, spark, settings, standin_pids, work)
     finally:
