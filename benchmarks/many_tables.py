@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.run import _descendants, _machine_busy, _stat, _tree_cpu, log, standin_settings  # noqa: E402
+from benchmarks.run import _descendants, _machine_busy, _stat, _tree_cpu, log, sample_database, standin_settings  # noqa: E402
 
 DB = "many"
 SCHEMA = "dbo"
@@ -126,17 +126,7 @@ def table_names(n: int) -> list[str]:
 
 def build_tables(settings: dict[str, str], names: list[str], rows: int) -> dict[str, list[str]]:
     """Create every table in [DB] on the SQL Server stand-in; returns {name: key columns}."""
-    import pymssql
-
-    def connect(database):
-        return pymssql.connect(server=settings["MSSQL_HOST"], port=str(settings["MSSQL_PORT"]),
-                               user=settings["MSSQL_USER"], password=settings["MSSQL_PASSWORD"], database=database,
-                               autocommit=True, tds_version="7.4", login_timeout=30)
-
-    conn = connect("master")
-    conn.cursor().execute(f"IF DB_ID('{DB}') IS NULL CREATE DATABASE [{DB}]")
-    conn.close()
-    conn = connect(DB)
+    conn = sample_database(settings, DB)
     keys = {}
     try:
         cur = conn.cursor()

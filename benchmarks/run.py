@@ -81,20 +81,25 @@ def standin_settings(state_dir: Path, *, start: bool) -> tuple[dict[str, str], d
 
 
 # --- the sample table ----------------------------------------------------------------------
-def build_table(settings: dict[str, str], table: str, rows: int) -> None:
-    """N rows generated on the server: keys, ints, decimals, floats, bits, dates, datetime2,
-    ASCII and Unicode text of varying length (names, e-mails, cities, free-text notes)."""
+def sample_database(settings: dict[str, str], database: str):
+    """A connection to `database` on the SQL Server stand-in, created first if missing."""
     import pymssql
 
-    def connect(database):
+    def connect(name):
         return pymssql.connect(server=settings["MSSQL_HOST"], port=str(settings["MSSQL_PORT"]),
-                               user=settings["MSSQL_USER"], password=settings["MSSQL_PASSWORD"], database=database,
+                               user=settings["MSSQL_USER"], password=settings["MSSQL_PASSWORD"], database=name,
                                autocommit=True, tds_version="7.4", login_timeout=30)
 
     conn = connect("master")
-    conn.cursor().execute(f"IF DB_ID('{DB}') IS NULL CREATE DATABASE [{DB}]")
+    conn.cursor().execute(f"IF DB_ID('{database}') IS NULL CREATE DATABASE [{database}]")
     conn.close()
-    conn = connect(DB)
+    return connect(database)
+
+
+def build_table(settings: dict[str, str], table: str, rows: int) -> None:
+    """N rows generated on the server: keys, ints, decimals, floats, bits, dates, datetime2,
+    ASCII and Unicode text of varying length (names, e-mails, cities, free-text notes)."""
+    conn = sample_database(settings, DB)
     cur = conn.cursor()
     cur.execute(f"IF OBJECT_ID('dbo.{table}') IS NOT NULL DROP TABLE dbo.{table}")
     cur.execute(

@@ -593,7 +593,6 @@ class Session:
                 length.replace(replacement)
             return tree
         except sqlglot.errors.ParseError as exc:
-            near = str(exc).split("\n")[-1].strip()[:40] if str(exc) else sql[:20]
             raise MssqlError(102, f"Incorrect syntax near '{_near(sql, exc)}'.", 15) from None
 
     def _scope_tables(self, tree: exp.Expression) -> dict[str, tuple[str, TableInfo]]:
@@ -614,14 +613,23 @@ class Session:
             out.setdefault(t.name.lower(), (db, t))
         return out
 
+    @staticmethod
+    def _column(node: exp.Column, scope: dict):
+        """The table column a column reference names in `scope` (by its qualifier, or the first
+        table of the scope that has it), or None."""
+        qualifier = node.table.lower() if node.table else None
+        candidates = [scope[qualifier]] if qualifier and qualifier in scope else list(scope.values())
+        for _, t in candidates:
+            c = t.column(node.name)
+            if c is not None:
+                return c
+        return None
+
     def column_type(self, node: exp.Expression, scope: dict) -> T.SqlType | None:
         if isinstance(node, exp.Column):
-            qualifier = node.table.lower() if node.table else None
-            candidates = [scope[qualifier]] if qualifier and qualifier in scope else list(scope.values())
-            for _, t in candidates:
-                c = t.column(node.name)
-                if c is not None:
-                    return c.sql_type
+            c = self._column(node, scope)
+            if c is not None:
+                return c.sql_type
         if isinstance(node, (exp.Paren, exp.Min, exp.Max)):
             # MIN/MAX have their argument's type, so CONVERT(..., MAX(dt2), 121) keeps its digits.
             return self.column_type(node.this, scope)
@@ -660,12 +668,9 @@ class Session:
         if isinstance(node, exp.Collate):
             return node.expression.name
         if isinstance(node, exp.Column):
-            qualifier = node.table.lower() if node.table else None
-            candidates = [scope[qualifier]] if qualifier and qualifier in scope else list(scope.values())
-            for _, t in candidates:
-                c = t.column(node.name)
-                if c is not None:
-                    return duck_collation(c.collation)
+            c = self._column(node, scope)
+            if c is not None:
+                return duck_collation(c.collation)
         return None
 
     def _rewrite_tree(self, tree: exp.Expression) -> exp.Expression:
