@@ -473,11 +473,12 @@ def demo(ctx: click.Context, state_dir: str, devservers_env: str, tables_file: s
     ]
     for what, command in steps:
         say(f"demo: {what}")
-        done = subprocess.run(command)
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        print(done.stdout, end="", flush=True)  # to the log file (to the terminal with --verbose)
         if done.returncode != 0:
-            raise CommandFailed(Problem(f"demo step: {what}", f"{' '.join(command[1:4])} ... exited with status "
-                                        f"{done.returncode}", "read its output in the log file; `make down` stops "
-                                        "stand-ins left running"))
+            last = problems.first_line((done.stdout.strip().splitlines() or [""])[-1])
+            raise CommandFailed(Problem(f"demo step: {what}", f"exit status {done.returncode}: {last}",
+                                        "read its output in the log file; `make down` stops stand-ins left running"))
     load_dotenv(devservers_env, override=True)
     instance_yaml = Path(dagster_home) / "dagster.yaml"
     instance_yaml.parent.mkdir(parents=True, exist_ok=True)

@@ -125,8 +125,9 @@ def todo_for(message: str, server: str = "") -> str:
 
 
 def first_line(text: str, limit: int = 600) -> str:
+    """The first line of a message, without the class name Dagster puts before a step's error."""
     lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    line = lines[0] if lines else ""
+    line = re.sub(r"^dagster\.[\w.]+: ", "", lines[0]) if lines else ""
     return line if len(line) <= limit else line[:limit] + " ..."
 
 

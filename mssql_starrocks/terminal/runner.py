@@ -56,6 +56,8 @@ def execute(job, instance: dg.DagsterInstance, keys: list, progress: RunProgress
             ended.set()
 
     title = f"run {run_id}: {len(progress.tables())} table(s), {len(progress.steps)} step(s)"
+    if session.current().quiet_to_log:
+        title += f"; Dagster's event log and Spark's output: {session.current().shown_log_path()}"
     view = (LiveView if session.current().terminal().isatty() else LineView)(progress, title)
     worker = threading.Thread(target=work, name="mssql-starrocks-run", daemon=True)
     stopped = False

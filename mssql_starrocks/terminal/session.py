@@ -77,6 +77,11 @@ class Session:
         os.dup2(log_fd, err_fd)
         os.close(log_fd)
 
+    @property
+    def quiet_to_log(self) -> bool:
+        """Whether other output goes to the log file (see `quiet`)."""
+        return self._out is not None
+
     def terminal(self, err: bool = False) -> TextIO:
         if self._out is not None:
             return self._err if err else self._out
