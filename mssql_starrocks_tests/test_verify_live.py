@@ -15,6 +15,7 @@ import pytest
 
 from mssql_starrocks.lake import iceberg as ice
 from mssql_starrocks_tests import e2e
+from mssql_starrocks_tests.test_cli_errors import block
 
 pytestmark = pytest.mark.integration  # the stand-ins, Spark and `mssql-starrocks` subprocesses
 
@@ -185,6 +186,8 @@ def test_verify_cannot_run_when_starrocks_is_unreachable(migrated):
     done = _verify(migrated, "--select", CUSTOMERS, STARROCKS_QUERY_PORT=str(closed))
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout == ""
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("verify: could not run: StarRocks unreachable: "), done.stderr
+    fields = block(done, "verify", "could not run")  # the only thing printed
+    assert done.stderr.startswith("mssql-starrocks verify could not run\n"), done.stderr
+    assert fields["what failed"] == "StarRocks" and fields["why"].startswith("StarRocks unreachable: "), fields
+    assert "STARROCKS_HOST / STARROCKS_QUERY_PORT" in fields["what to do"] and "Traceback" not in done.stderr
     assert migrated["devservers"]["STARROCKS_PASSWORD"] not in done.stderr
