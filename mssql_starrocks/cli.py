@@ -40,23 +40,14 @@ def _load_env(env_file: str | None) -> None:
 def _mssql(database: str | None = None):
     from mssql_starrocks.source.mssql import MssqlClient
 
-    connection = _settings(settings.mssql_settings)
+    connection = settings.mssql_settings()
     return MssqlClient(connection.with_database(database) if database else connection)
 
 
 def _starrocks():
     from mssql_starrocks.target.starrocks import StarRocksClient
 
-    return StarRocksClient(_settings(settings.starrocks_settings))
-
-
-def _settings(read):
-    """Settings read by `read`; a missing variable ends the command in its block (problems.py)."""
-    return read()
-
-
-def _require(names: tuple[str, ...]) -> None:
-    _settings(lambda: settings.require(names))
+    return StarRocksClient(settings.starrocks_settings())
 
 
 class _Commands(click.Group):
@@ -113,7 +104,7 @@ def main(ctx: click.Context, env_file: str | None, verbose: bool) -> None:
 @main.command()
 def check() -> None:
     """Check every connection: SQL Server, the Iceberg catalog, StarRocks (FE SQL and HTTP)."""
-    _require(settings.REQUIRED)
+    settings.require(settings.REQUIRED)
     failures = 0
 
     def line(ok: bool, what: str, detail: str) -> None:
@@ -175,7 +166,7 @@ def _check_stream_load_endpoint(settings) -> str:
 @click.option("--force", is_flag=True, help="Overwrite an existing tables file.")
 def discover(database: str | None, schemas: tuple[str, ...], output: str, force: bool) -> None:
     """Write a tables file listing every table of the source database, with keys and columns."""
-    _require(settings.MSSQL_REQUIRED)
+    settings.require(settings.MSSQL_REQUIRED)
     if Path(output).exists() and not force:
         raise CommandFailed(Problem(f"--output {output}", f"{output} exists", "pass --force to overwrite it, or "
                                     "give another --output"))
@@ -186,7 +177,7 @@ def discover(database: str | None, schemas: tuple[str, ...], output: str, force:
     client = _mssql(database)
     tables = [t for t in client.list_tables() if not schemas or t.schema in schemas]
     entries = []
-    problems = []
+    schema_problems = []
     with click.progressbar(tables, label=f"reading {len(tables)} table(s)",
                            file=session.current().terminal(err=True)) as bar:
         for info in bar:
@@ -203,7 +194,7 @@ def discover(database: str | None, schemas: tuple[str, ...], output: str, force:
             try:
                 sch.build(f"{database}.{info.schema}.{info.name}", columns, key_columns=keys)
             except sch.SchemaError as exc:
-                problems.append(str(exc))
+                schema_problems.append(str(exc))
             entry["columns"] = [_column_entry(c) for c in columns]
             entries.append(entry)
     document = {"version": 1, "database": database, "defaults": {"load_mode": "full", "schedule": None},
@@ -212,7 +203,7 @@ def discover(database: str | None, schemas: tuple[str, ...], output: str, force:
         "# Written by `mssql-starrocks discover`; edit freely (see README: the tables file).\n"
         + yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
     say(f"wrote {output}: {len(entries)} table(s) from {database}")
-    for p in problems:
+    for p in schema_problems:
         say(f"warning: {p}", err=True)
 
 
