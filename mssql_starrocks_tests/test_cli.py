@@ -218,7 +218,9 @@ def test_the_readme_walkthrough_from_env_to_a_first_materialization(devservers, 
                            env={"DAGSTER_HOME": str(home)}, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert re.search(r"^run [0-9a-f-]{36}: 3 asset\(s\) materialized, 5/5 check\(s\) passed$", done.stdout, re.M)
-    _assert_the_terminal_shows_steps_and_summary_and_no_log_lines(done, f"{database}.dbo.customers", 500, home)
+    log = _assert_the_terminal_shows_steps_and_summary_and_no_log_lines(done, f"{database}.dbo.customers", 500, home)
+    for secret in ("MSSQL_PASSWORD", "STARROCKS_PASSWORD", "AWS_SECRET_ACCESS_KEY"):
+        assert devservers[secret] not in log + done.stdout + done.stderr, secret
 
     source = e2e.mssql_rows(devservers, "SELECT customer_id FROM dbo.customers ORDER BY 1", database=database)
     target = e2e.starrocks_rows(devservers, f"SELECT customer_id FROM {database}_dbo.customers ORDER BY 1")
@@ -237,10 +239,10 @@ def test_the_readme_walkthrough_from_env_to_a_first_materialization(devservers, 
         assert event is not None and event.run_id == runs[0].run_id
 
 
-def _assert_the_terminal_shows_steps_and_summary_and_no_log_lines(done, table: str, rows: int, home) -> None:
+def _assert_the_terminal_shows_steps_and_summary_and_no_log_lines(done, table: str, rows: int, home) -> str:
     """A successful run's output (not a terminal): a line per finished step with its rows, the
     summary table, the closing line; Dagster's event log, Spark's WARNs and the telemetry banner
-    are in the log file it names, not on the terminal."""
+    are in the log file it names, not on the terminal. Returns the log file's text."""
     out, terminal = done.stdout, done.stdout + done.stderr
     for step in ("extract", "iceberg commit", "starrocks load"):
         assert re.search(rf"^{re.escape(table)}  {step}: {rows:,} rows, [\d,]+ rows/s, [\d.]+s$", out, re.M), step
@@ -259,6 +261,7 @@ def _assert_the_terminal_shows_steps_and_summary_and_no_log_lines(done, table: s
     path = home.parent.parent / log.group(1) if not log.group(1).startswith("/") else Path(log.group(1))
     text = path.read_text()
     assert path.parent == home / "logs" and " - DEBUG - " in text and "STEP_START" in text and " WARN " in text
+    return text
 
 
 @pytest.mark.integration  # a subprocess
