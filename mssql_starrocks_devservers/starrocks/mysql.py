@@ -726,6 +726,7 @@ class StarRocksSession(Session):
         tree = sqlglot.parse_one(sql, read="starrocks")
         views: list[str] = []
         unreadable: dict[str, str] = {}
+        snapshots: dict[tuple[str, str, str], Any] = {}  # one snapshot per table for the whole statement
         try:
             for table in list(tree.find_all(exp.Table)):
                 catalog_node, db = table.args.get("catalog"), table.args.get("db")
@@ -735,7 +736,7 @@ class StarRocksSession(Session):
                 else:
                     catalog, db_name, name = DEFAULT_CATALOG, (db.name if db is not None else self.database), table.name
                 if catalog != DEFAULT_CATALOG:
-                    views.append(self._read_external(table, catalog, db_name, name, conn, unreadable))
+                    views.append(self._read_external(table, (catalog, db_name, name), conn, unreadable, snapshots))
                     continue
                 if db_name is None:
                     raise SrError("No database selected", 1046)
@@ -758,14 +759,18 @@ class StarRocksSession(Session):
                 func.replace(exp.Literal.string(f"{RELEASE}-{COMMIT}"))
         return tree.sql(dialect="duckdb"), views
 
-    def _read_external(self, table: exp.Table, catalog: str, db: str, name: str, conn,
-                       unreadable: dict[str, str]) -> str:
-        """Register the Iceberg table's current snapshot on `conn` and point `table` at it; returns the view."""
-        loaded = self.catalogs.load(catalog, db, name)
+    def _read_external(self, table: exp.Table, key: tuple[str, str, str], conn, unreadable: dict[str, str],
+                       snapshots: dict) -> str:
+        """Register the Iceberg table's current snapshot on `conn` and point `table` at it; returns the view.
+        A table named twice in one statement is read at one snapshot (`snapshots`)."""
+        if key not in snapshots:
+            loaded = self.catalogs.load(*key)
+            snapshots[key] = (loaded, loaded.arrow(str(self.variables.get("time_zone") or "UTC")))
+        loaded, data = snapshots[key]
         view = f"__iceberg_{uuid.uuid4().hex[:16]}"
-        conn.register(view, loaded.arrow(str(self.variables.get("time_zone") or "UTC")))
+        conn.register(view, data)
         unreadable.update({c.lower(): why for c, why in loaded.unreadable.items()})
-        alias = table.alias or name
+        alias = table.alias or key[2]
         table.replace(exp.Table(this=exp.to_identifier(view, quoted=True),
                                 alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))))
         return view

@@ -28,7 +28,7 @@ DROP = f"{CATALOG_SQL}/DROP_CATALOG/"
 INSERT = f"{D}/sql-reference/sql-statements/loading_unloading/INSERT/"
 DELETE = f"{D}/sql-reference/sql-statements/table_bucket_part_index/DELETE/"
 REFRESH = f"{D}/sql-reference/sql-statements/table_bucket_part_index/REFRESH_EXTERNAL_TABLE/"
-ERRORS = f"{D}/sql-reference/error_code/"
+ERRORS = f"{D}/sql-reference/Error_code/"
 
 LAKE_DB = "cf_lake_" + uuid.uuid4().hex[:6]  # Glue databases outlive a StarRocks stand-in's data
 NATIVE_DB = "cf_sr_catalog"
@@ -174,6 +174,12 @@ def test_select_with_a_three_part_name_reads_the_current_snapshot(cur):
         (2, decimal.Decimal("-2.25"))]
 
 
+@pytest.mark.doc(ICEBERG)
+def test_a_table_named_twice_in_one_statement_is_read_once(cur):
+    assert rows(cur, f"SELECT a.id, b.id FROM {CAT}.{LAKE_DB}.gone a JOIN {CAT}.{LAKE_DB}.gone b "
+                     "ON a.id + 1 = b.id ORDER BY a.id") == [(2, 3)]
+
+
 @pytest.mark.doc(SET_CATALOG)
 def test_set_catalog_then_use_resolves_unqualified_names_in_the_catalog(cur):
     cur.execute(f"SET CATALOG {CAT}")
@@ -184,8 +190,9 @@ def test_set_catalog_then_use_resolves_unqualified_names_in_the_catalog(cur):
         assert (LAKE_DB,) in rows(cur, "SHOW DATABASES")
     finally:
         cur.execute("SET CATALOG default_catalog")
-    cur.execute(f"USE {NATIVE_DB}")
-    assert rows(cur, "SHOW TABLES") == [(t,) for t in sorted(r[0] for r in rows(cur, "SHOW TABLES"))]
+    cur.execute(f"USE {NATIVE_DB}")  # back in default_catalog: `orders` is no internal table
+    code, message = error_of(cur, "SELECT count(*) FROM orders")
+    assert code == 1051 and f"Unknown table '{NATIVE_DB}.orders'" in message
 
 
 @pytest.mark.doc(ICEBERG)
