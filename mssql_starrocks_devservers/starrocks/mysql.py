@@ -558,6 +558,10 @@ class StarRocksSession(Session):
             handled = self._catalog_statement(sql)
             if handled is not None:
                 return handled
+        if first in ("CREATE", "DROP") and self.catalog != DEFAULT_CATALOG and re.match(
+                r"(CREATE|DROP)\s+(DATABASE|SCHEMA|TABLE)\b", sql, re.I):
+            raise unsupported(f"{' '.join(sql.split()[:2]).upper()} in external catalog {self.catalog} (the stand-in "
+                              "only reads external catalogs)")
         if first == "CREATE" and re.match(r"CREATE\s+(DATABASE|SCHEMA)", sql, re.I):
             m = re.match(rf"CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?({NAME})", sql, re.I)
             self.engine.create_database(unq(m.group(2)), bool(m.group(1)))
@@ -569,6 +573,10 @@ class StarRocksSession(Session):
         if first == "CREATE" and re.match(r"CREATE\s+(EXTERNAL\s+)?TABLE", sql, re.I):
             if re.match(r"CREATE\s+EXTERNAL", sql, re.I):
                 raise SrError(not_supported(sql), NOT_SUPPORTED_CODE)
+            three = re.match(rf"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{QNAME3}", sql, re.I)
+            if three and three.group(3):
+                self._qualify(three.group(1), three.group(2), three.group(3), "CREATE TABLE")
+                sql = sql[:three.start(1)] + sql[three.end(1):].lstrip()[1:].lstrip()  # default_catalog. dropped
             table, if_not_exists, like = parse_create_table(sql, self.database)
             self.engine.require_database(table.database)
             if like:

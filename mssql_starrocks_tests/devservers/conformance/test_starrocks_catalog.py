@@ -227,9 +227,9 @@ def test_insert_into_a_primary_key_table_select_from_the_catalog_upserts(cur):
 def test_full_load_into_a_staging_table_then_swap(cur):
     cur.execute(f"USE {NATIVE_DB}")
     for name in ("full_live", "full_stage"):
-        cur.execute(f"DROP TABLE IF EXISTS {name}")
-        cur.execute(f"CREATE TABLE {name} (id BIGINT NOT NULL, created DATETIME) PRIMARY KEY(id) "
-                    "DISTRIBUTED BY HASH(id)")
+        cur.execute(f"DROP TABLE IF EXISTS default_catalog.{NATIVE_DB}.{name}")
+        cur.execute(f"CREATE TABLE default_catalog.{NATIVE_DB}.{name} (id BIGINT NOT NULL, created DATETIME) "
+                    "PRIMARY KEY(id) DISTRIBUTED BY HASH(id)")
     cur.execute("INSERT INTO full_live VALUES (100, NULL)")
     cur.execute(f"INSERT INTO default_catalog.{NATIVE_DB}.full_stage SELECT id, created "
                 f"FROM {CAT}.{LAKE_DB}.orders")
@@ -350,6 +350,15 @@ def test_writing_into_an_iceberg_catalog_table_is_refused_loudly(cur):
     assert code == 1235 and message.startswith("not supported by the stand-in: INSERT INTO")
     code, message = error_of(cur, f"DELETE FROM {CAT}.{LAKE_DB}.gone WHERE id = 2")
     assert code == 1235 and "not supported by the stand-in" in message
+    code, message = error_of(cur, f"CREATE TABLE {CAT}.{LAKE_DB}.made (id BIGINT)")
+    assert code == 1235 and "not supported by the stand-in: CREATE TABLE" in message
+    cur.execute(f"USE {CAT}.{LAKE_DB}")
+    try:
+        code, message = error_of(cur, "CREATE TABLE made (id BIGINT)")
+        assert code == 1235 and "not supported by the stand-in: CREATE TABLE in external catalog lake" in message
+    finally:
+        cur.execute(f"USE default_catalog.{NATIVE_DB}")
+    assert rows(cur, f"SHOW TABLES FROM {CAT}.{LAKE_DB}") == [("gone",), ("orders",)]
 
 
 @pytest.mark.doc(DROP)
