@@ -449,6 +449,15 @@ def _check_dml(tree: exp.Expression, table: TableDef, verb: str) -> None:
                           f"or storage model is not duplicate or column type is float or double.", 1064)
 
 
+def _show_tables(db: str, names: list[str], full: bool, like: str | None):
+    """SHOW [FULL] TABLES' result: FULL adds the table type, as MySQL and StarRocks answer it."""
+    pattern = _like(like)
+    names = [n for n in names if pattern.match(n)]
+    if full:
+        return [[n, "BASE TABLE"] for n in names], [f"Tables_in_{db}", "Table_type"]
+    return [[n] for n in names], [f"Tables_in_{db}"]
+
+
 def _check_readable(tree: exp.Expression, unreadable: dict[str, str]) -> None:
     """A statement reading an Iceberg column the stand-in cannot read (ARRAY/MAP/STRUCT, TIME, FIXED) fails
     loudly, also through `*` (the registered snapshot leaves those columns out)."""
@@ -924,11 +933,7 @@ class StarRocksSession(Session):
         if m:
             catalog = unq(m.group(1)) if m.group(1) else self.catalog
             if catalog == DEFAULT_CATALOG:
-                if m.group(1):
-                    pattern = _like(m.group(2))
-                    return ([[d] for d in ["information_schema"] + self.engine.databases() if pattern.match(d)],
-                            ["Database"])
-                return None
+                return None  # the internal catalog's SHOW DATABASES [FROM default_catalog], below
             pattern = _like(m.group(2))
             names = ["information_schema"] + self.catalogs.databases(catalog)
             return [[d] for d in names if pattern.match(d)], ["Database"]
@@ -940,21 +945,12 @@ class StarRocksSession(Session):
             else:
                 catalog, db = self.catalog, unq(m.group(2)) if m.group(2) else self.database
             if catalog == DEFAULT_CATALOG:
-                if not m.group(3):
-                    return None
-                self.engine.require_database(db)
-                names = [t.name for t in self.engine.tables(db)]
-            else:
-                if not self.catalogs.exists(catalog):
-                    raise unknown_catalog(catalog)
-                if not db:
-                    raise SrError("No database selected", 1046)
-                names = self.catalogs.tables(catalog, db)
-            pattern = _like(m.group(4))
-            names = [n for n in names if pattern.match(n)]
-            if m.group(1):
-                return [[n, "BASE TABLE"] for n in names], [f"Tables_in_{db}", "Table_type"]
-            return [[n] for n in names], [f"Tables_in_{db}"]
+                return None  # the internal catalog's SHOW TABLES [FROM [default_catalog.]db], below
+            if not self.catalogs.exists(catalog):
+                raise unknown_catalog(catalog)
+            if not db:
+                raise SrError("No database selected", 1046)
+            return _show_tables(db, self.catalogs.tables(catalog, db), bool(m.group(1)), m.group(4))
         return None
 
     def _describe_external(self, catalog: str, db: str, name: str):
@@ -976,19 +972,17 @@ class StarRocksSession(Session):
         shown = self._show_catalogs(sql)
         if shown is not None:
             return shown
-        m = re.match(r"SHOW\s+(?:DATABASES|SCHEMAS)\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        m = re.match(rf"SHOW\s+(?:DATABASES|SCHEMAS)(?:\s+(?:FROM|IN)\s+{DEFAULT_CATALOG})?\s*(?:LIKE\s+'([^']*)')?\s*$",
+                     sql, re.I)
         if m:
             pattern = _like(m.group(1))
             return [[d] for d in ["information_schema"] + self.engine.databases() if pattern.match(d)], ["Database"]
-        m = re.match(rf"SHOW\s+(FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+({NAME}))?\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        m = re.match(rf"SHOW\s+(FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+(?:{DEFAULT_CATALOG}\s*\.\s*)?({NAME}))?"
+                     r"\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
         if m:
             db = unq(m.group(2)) if m.group(2) else self.engine.require_database(self.database)
             self.engine.require_database(db)
-            pattern = _like(m.group(3))
-            names = [t.name for t in self.engine.tables(db) if pattern.match(t.name)]
-            if m.group(1):  # FULL adds the table type, as MySQL and StarRocks answer it
-                return [[n, "BASE TABLE"] for n in names], [f"Tables_in_{db}", "Table_type"]
-            return [[n] for n in names], [f"Tables_in_{db}"]
+            return _show_tables(db, [t.name for t in self.engine.tables(db)], bool(m.group(1)), m.group(3))
         m = re.match(rf"SHOW\s+CREATE\s+TABLE\s+{QNAME3}\s*$", sql, re.I)
         if m:
             db, name = self._qualify(m.group(1), m.group(2), m.group(3), "SHOW CREATE TABLE")

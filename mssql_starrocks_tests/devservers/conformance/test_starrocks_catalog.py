@@ -14,6 +14,7 @@ import pyarrow as pa
 import pymysql
 import pytest
 
+from mssql_starrocks_tests import e2e
 from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect
 
 D = "https://docs.starrocks.io/docs"
@@ -33,22 +34,6 @@ ERRORS = f"{D}/sql-reference/Error_code/"
 LAKE_DB = "cf_lake_" + uuid.uuid4().hex[:6]  # Glue databases outlive a StarRocks stand-in's data
 NATIVE_DB = "cf_sr_catalog"
 CAT = "lake"
-
-
-def glue_catalog(devservers):
-    from pyiceberg.catalog.glue import GlueCatalog
-
-    endpoint = devservers["AWS_ENDPOINT_URL"]
-    return GlueCatalog("writer", **{
-        "glue.endpoint": endpoint, "glue.region": devservers["AWS_REGION"],
-        "glue.access-key-id": devservers["AWS_ACCESS_KEY_ID"],
-        "glue.secret-access-key": devservers["AWS_SECRET_ACCESS_KEY"],
-        "s3.endpoint": endpoint, "s3.region": devservers["AWS_REGION"],
-        "s3.access-key-id": devservers["AWS_ACCESS_KEY_ID"],
-        "s3.secret-access-key": devservers["AWS_SECRET_ACCESS_KEY"],
-        "s3.force-virtual-addressing": "false",
-        "warehouse": devservers["GLUE_WAREHOUSE"],
-    })
 
 
 def catalog_ddl(devservers, name: str = CAT, **overrides: str) -> str:
@@ -83,7 +68,7 @@ ORDERS = pa.table({
 @pytest.fixture(scope="module")
 def lake(devservers):
     """A Glue database with `orders` (three rows) and `gone` (keys to delete), written by pyiceberg."""
-    writer = glue_catalog(devservers)
+    writer = e2e.pyiceberg_glue_catalog(devservers, "writer", warehouse=devservers["GLUE_WAREHOUSE"])
     writer.create_namespace(LAKE_DB)
     orders = writer.create_table(f"{LAKE_DB}.orders", schema=ORDERS.schema)
     orders.append(ORDERS)
@@ -150,6 +135,9 @@ def test_show_databases_and_tables_of_the_catalog(cur):
     assert ("information_schema",) in rows(cur, f"SHOW DATABASES FROM {CAT}")
     assert rows(cur, f"SHOW TABLES FROM {CAT}.{LAKE_DB}") == [("gone",), ("orders",)]
     assert cur.description[0][0] == f"Tables_in_{LAKE_DB}"
+    assert (NATIVE_DB,) in rows(cur, "SHOW DATABASES FROM default_catalog")
+    assert (LAKE_DB,) not in rows(cur, "SHOW DATABASES FROM default_catalog")
+    assert rows(cur, f"SHOW TABLES FROM default_catalog.{NATIVE_DB}") == rows(cur, f"SHOW TABLES FROM {NATIVE_DB}")
 
 
 @pytest.mark.doc(ICEBERG)
