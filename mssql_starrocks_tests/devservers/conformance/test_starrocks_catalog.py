@@ -111,6 +111,20 @@ def test_show_catalogs_lists_the_internal_and_the_iceberg_catalog(cur):
     assert [d[0] for d in cur.description] == ["Catalog", "Type", "Comment"]
 
 
+@pytest.mark.doc(ICEBERG)
+def test_the_instance_profile_ddl_of_the_docs_reads_through_the_standins_aws(cur):
+    """No endpoint and no key in the DDL: a real FE reaches AWS with its instance profile; the
+    stand-in reaches the S3 + Glue stand-in it was started with."""
+    cur.execute("DROP CATALOG IF EXISTS lake_profile")
+    cur.execute('CREATE EXTERNAL CATALOG lake_profile PROPERTIES ("type" = "iceberg", "iceberg.catalog.type" = "glue", '
+                '"aws.glue.use_instance_profile" = "true", "aws.glue.region" = "us-east-1", '
+                '"aws.s3.use_instance_profile" = "true", "aws.s3.region" = "us-east-1")')
+    try:
+        assert rows(cur, f"SELECT count(*) FROM lake_profile.{LAKE_DB}.orders") == [(3,)]
+    finally:
+        cur.execute("DROP CATALOG lake_profile")
+
+
 @pytest.mark.doc(SHOW_CREATE)
 def test_show_create_catalog_anonymises_the_credentials(cur, devservers):
     [(name, ddl)] = rows(cur, f"SHOW CREATE CATALOG {CAT}")
