@@ -46,6 +46,7 @@ QNAME = rf"({NAME})(?:\s*\.\s*({NAME}))?"
 # [catalog.][db.]table: three groups, the first always set.
 QNAME3 = rf"({NAME})(?:\s*\.\s*({NAME}))?(?:\s*\.\s*({NAME}))?"
 # Time travel on Iceberg tables: StarRocks 3.4.0+ ("Feature Support: Data Lake Analytics"); 3.3's parser has none.
+_STRING_LITERAL = re.compile(r"'(?:\\.|''|[^'\\])*'|\"(?:\\.|\"\"|[^\"\\])*\"", re.S)
 TIME_TRAVEL = re.compile(r"\bFOR\s+(?:VERSION|TIMESTAMP|SYSTEM_TIME|SYSTEM_VERSION)\s+AS\s+OF\b", re.I)
 
 
@@ -737,9 +738,13 @@ class StarRocksSession(Session):
     def _translate(self, sql: str, conn) -> tuple[str, list[str]]:
         """The statement in DuckDB's SQL, and the views registered on `conn` for the external catalogs'
         tables it reads (the caller unregisters them once the statement ran)."""
-        time_travel = TIME_TRAVEL.search(sql)
+        masked = _STRING_LITERAL.sub(lambda lit: "'" + " " * (len(lit.group(0)) - 2) + "'", sql)
+        time_travel = TIME_TRAVEL.search(masked)
         if time_travel:  # added in 3.4.0: a syntax error for 3.3's parser, at FOR
-            raise syntax_error(sql[time_travel.start():], "FOR")
+            at = time_travel.start()
+            line, column = masked.count("\n", 0, at) + 1, at - (masked.rfind("\n", 0, at) + 1)
+            raise SrError(f"Getting syntax error at line {line}, column {column}. Detail message: Unexpected input "
+                          f"'{sql[at:at + 3]}'.", 1064)
         tree = sqlglot.parse_one(sql, read="starrocks")
         views: list[str] = []
         unreadable: dict[str, str] = {}

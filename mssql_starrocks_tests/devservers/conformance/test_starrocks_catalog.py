@@ -295,8 +295,12 @@ def test_a_catalog_without_the_table_cache_sees_every_commit(cur, lake, devserve
 @pytest.mark.doc(FEATURES)
 def test_time_travel_is_a_syntax_error_in_3_3(cur, lake):
     snapshot = lake.load_table(f"{LAKE_DB}.orders").current_snapshot().snapshot_id
-    code, message = error_of(cur, f"SELECT count(*) FROM {CAT}.{LAKE_DB}.orders FOR VERSION AS OF {snapshot}")
-    assert code == 1064 and "Unexpected input 'FOR'" in message
+    sql = f"SELECT count(*) FROM {CAT}.{LAKE_DB}.orders FOR VERSION AS OF {snapshot}"
+    assert error_of(cur, sql) == (1064, f"Getting syntax error at line 1, column {sql.index('FOR')}. Detail message: "
+                                        "Unexpected input 'FOR'.")
+    code, message = error_of(cur, f"SELECT count(*) FROM {CAT}.{LAKE_DB}.orders\nfor timestamp as of '2024-01-01'")
+    assert code == 1064 and "line 2, column 0" in message and "Unexpected input 'for'" in message
+    assert rows(cur, f"SELECT count(*) FROM {CAT}.{LAKE_DB}.orders WHERE name <> 'for version as of 1'") == [(2,)]
 
 
 @pytest.mark.doc(ERRORS)
