@@ -704,8 +704,17 @@ class StarRocksSession(Session):
         db, name = self._qualify(m.group(2), m.group(3), m.group(4), f"INSERT {m.group(1).upper()}")
         table = self.engine.require_table(db, name)
         rest = m.group(5).strip()
-        if re.match(r"(WITH\s+LABEL|PARTITION|TEMPORARY\s+PARTITION|BY\s+NAME|PROPERTIES)\b", rest, re.I):
+        if re.match(r"(PARTITION|TEMPORARY\s+PARTITION|BY\s+NAME|PROPERTIES)\b", rest, re.I):
             raise SrError(not_supported(f"INSERT {m.group(1)} ... {rest[:30]}"), NOT_SUPPORTED_CODE)
+        label = None
+        lm = re.match(rf"WITH\s+LABEL\s+({NAME})\s*", rest, re.I)
+        if lm:  # the load's label, unique in the database: a label already used refuses the INSERT
+            label, rest = unq(lm.group(1)), rest[lm.end():]
+            if len(label) > loading.MAX_LABEL_LENGTH:
+                raise SrError(f"Getting analyzing error. Detail message: Label format error: a label cannot exceed "
+                              f"{loading.MAX_LABEL_LENGTH} characters, got {len(label)}.", 1064)
+            if self.engine.label_state(db, label) is not None:
+                raise SrError(f"Label [{label}] has already been used.", 5025)
         columns = [c.name for c in table.columns]
         if rest.startswith("("):
             end = _matching_paren(rest, 0)
@@ -731,7 +740,7 @@ class StarRocksSession(Session):
         if outcome.filtered:
             raise SrError(f"Insert has filtered data in strict mode. {outcome.errors[0] if outcome.errors else ''}",
                           5025)
-        loading.commit(self.engine, table, converted, ops, label=None, txn_id=self.engine.next_txn_id(),
+        loading.commit(self.engine, table, converted, ops, label=label, txn_id=self.engine.next_txn_id(),
                        overwrite=overwrite)
         return Affected(len(records))
 

@@ -13,9 +13,10 @@ import uuid
 import pyarrow as pa
 import pymysql
 import pytest
+import requests
 
 from mssql_starrocks_tests import e2e
-from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import auth, connect
 
 D = "https://docs.starrocks.io/docs"
 ICEBERG = f"{D}/data_source/catalog/iceberg/iceberg_catalog/"
@@ -223,6 +224,21 @@ def test_insert_into_a_primary_key_table_select_from_the_catalog_upserts(cur):
     assert rows(cur, "SELECT id, name, amount FROM pk_orders ORDER BY id") == [
         (1, "one", decimal.Decimal("1.50")), (2, "twö", decimal.Decimal("-2.25")), (3, None, None),
         (9, "kept", decimal.Decimal("9.00"))]
+
+
+@pytest.mark.doc(INSERT)
+def test_insert_with_label_from_the_catalog_is_not_applied_twice(cur, devservers):
+    cur.execute(f"USE {NATIVE_DB}")
+    cur.execute("DROP TABLE IF EXISTS labelled")
+    cur.execute("CREATE TABLE labelled (id BIGINT NOT NULL) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)")
+    label = "catalog_load_" + uuid.uuid4().hex[:8]
+    insert = f"INSERT INTO labelled WITH LABEL {label} SELECT id FROM {CAT}.{LAKE_DB}.gone"
+    assert cur.execute(insert) == 2
+    assert error_of(cur, insert) == (5025, f"Label [{label}] has already been used.")
+    assert rows(cur, "SELECT id FROM labelled ORDER BY id") == [(2,), (3,)]  # a duplicate-key table: not doubled
+    state = requests.get(f"http://{devservers['STARROCKS_HOST']}:{devservers['STARROCKS_HTTP_PORT']}/api/{NATIVE_DB}"
+                         f"/get_load_state?label={label}", auth=auth(devservers), timeout=10).json()
+    assert state["state"] == "VISIBLE"
 
 
 @pytest.mark.doc(INSERT)
