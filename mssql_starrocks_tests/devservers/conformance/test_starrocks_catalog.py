@@ -165,6 +165,24 @@ def test_desc_maps_iceberg_types_to_starrocks_types(cur):
 
 
 @pytest.mark.doc(ICEBERG)
+def test_uuid_is_read_as_text_and_columns_starrocks_cannot_read_fail_loudly(cur, lake):
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField, TimeType, UUIDType
+
+    odd = lake.create_table(f"{LAKE_DB}.odd", schema=Schema(
+        NestedField(1, "id", LongType()), NestedField(2, "u", UUIDType()), NestedField(3, "t", TimeType())))
+    key = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    odd.append(pa.table({"id": pa.array([1], pa.int64()), "u": pa.array([key.bytes], pa.binary(16)),
+                         "t": pa.array([dt.time(12, 30)], pa.time64("us"))}, schema=odd.schema().as_arrow()))
+    described = {r[0]: r[1] for r in rows(cur, f"DESC {CAT}.{LAKE_DB}.odd")}
+    assert described == {"id": "bigint(20)", "u": "varchar(1048576)", "t": "unknown"}
+    assert rows(cur, f"SELECT id, u FROM {CAT}.{LAKE_DB}.odd") == [(1, str(key))]
+    for sql in (f"SELECT t FROM {CAT}.{LAKE_DB}.odd", f"SELECT * FROM {CAT}.{LAKE_DB}.odd"):
+        code, message = error_of(cur, sql)
+        assert code == 1235 and message.startswith("not supported by the stand-in: ") and "column t" in message
+
+
+@pytest.mark.doc(ICEBERG)
 def test_select_with_a_three_part_name_reads_the_current_snapshot(cur):
     got = rows(cur, f"SELECT id, name, amount, qty, ratio, flag, day, created, created_tz, payload "
                     f"FROM {CAT}.{LAKE_DB}.orders ORDER BY id")
@@ -189,7 +207,7 @@ def test_set_catalog_then_use_resolves_unqualified_names_in_the_catalog(cur):
     try:
         cur.execute(f"USE {LAKE_DB}")
         assert rows(cur, "SELECT count(*) FROM orders") == [(3,)]
-        assert rows(cur, "SHOW TABLES") == [("gone",), ("orders",)]
+        assert {("gone",), ("orders",)} <= set(rows(cur, "SHOW TABLES"))
         assert (LAKE_DB,) in rows(cur, "SHOW DATABASES")
     finally:
         cur.execute("SET CATALOG default_catalog")
@@ -380,7 +398,7 @@ def test_writing_into_an_iceberg_catalog_table_is_refused_loudly(cur):
         assert code == 1235 and "not supported by the stand-in: CREATE TABLE in external catalog lake" in message
     finally:
         cur.execute(f"USE default_catalog.{NATIVE_DB}")
-    assert rows(cur, f"SHOW TABLES FROM {CAT}.{LAKE_DB}") == [("gone",), ("orders",)]
+    assert ("orders",) in rows(cur, f"SHOW TABLES FROM {CAT}.{LAKE_DB}")
 
 
 @pytest.mark.doc(DROP)
