@@ -766,6 +766,8 @@ class StarRocksSession(Session):
                                                            table.name)
                 else:
                     catalog, db_name, name = DEFAULT_CATALOG, (db.name if db is not None else self.database), table.name
+                if catalog != DEFAULT_CATALOG and db_name.lower() == "information_schema":
+                    raise unsupported(f"information_schema of external catalog {catalog}")
                 if catalog != DEFAULT_CATALOG:
                     views.append(self._read_external(table, (catalog, db_name, name), conn, unreadable, snapshots))
                     continue

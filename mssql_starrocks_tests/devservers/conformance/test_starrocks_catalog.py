@@ -344,6 +344,8 @@ def test_unknown_catalog_database_and_table(cur):
     code, message = error_of(cur, f"SELECT * FROM {CAT}.{LAKE_DB}.no_such_table")
     assert code == 1051 and f"Unknown table '{CAT}.{LAKE_DB}.no_such_table'" in message
     assert error_of(cur, f"SHOW TABLES FROM {CAT}.no_such_db") == (1049, "Unknown database 'no_such_db'")
+    code, message = error_of(cur, f"SELECT * FROM {CAT}.information_schema.tables")
+    assert code == 1235 and message == f"not supported by the stand-in: information_schema of external catalog {CAT}"
 
 
 @pytest.mark.doc(ICEBERG)
