@@ -255,9 +255,11 @@ def test_a_table_chain_materialized_from_the_ui_passes_its_checks(devservers, tm
                     page.screenshot(path=shots[f"04-checks-{layer}"])
 
                 # 5. The StarRocks asset's lineage: the chain upstream of it, each node titled.
-                page.goto(f"{base}/assets/starrocks/{TABLE}?view=lineage", wait_until="domcontentloaded")
+                page.goto(f"{base}/assets/starrocks/{TABLE}?view=lineage&lineageScope=upstream&lineageDepth=2",
+                          wait_until="domcontentloaded")
                 for title in titles:
                     expect(page.get_by_text(title, exact=True)).to_have_count(1, timeout=UI_TIMEOUT_MS)
+                expect(page.get_by_text("Materialized", exact=True)).to_have_count(3, timeout=UI_TIMEOUT_MS)
                 page.screenshot(path=shots["05-lineage"])
 
                 # 6. A second materialization, then the StarRocks asset's plots of the numbers

@@ -59,7 +59,8 @@ def test_plan_refuses_a_type_it_cannot_carry_and_says_where_the_columns_came_fro
 
 @pytest.mark.parametrize("body,expected", [
     (ALL_EXCLUDED, NO_COLUMNS_LEFT),
-    (REFUSED_TYPE, f"table dbo.t: columns: {REFUSED_TYPE_MESSAGE}"),
+    (REFUSED_TYPE, f"table dbo.t: columns: {REFUSED_TYPE_MESSAGE}; list such columns under exclude_columns "
+                   "(or rename them), or remove the table"),
 ], ids=["all-excluded", "refused-type"])
 def test_what_plan_refuses_from_the_tables_file_is_refused_when_definitions_load(tmp_path, body, expected):
     """A run never starts on a table `plan` refused from the file's own `columns`."""

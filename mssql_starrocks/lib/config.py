@@ -337,7 +337,8 @@ def _check_listed_columns(loaded: list["TablePlan"]) -> None:
         except SchemaError as exc:
             text = str(exc)
             problems.append(text if text.startswith(str(plan.tables_file)) else
-                            f"{plan.tables_file}: table {plan.spec.qualified}: columns: {text}")
+                            f"{plan.tables_file}: table {plan.spec.qualified}: columns: {text}; "
+                            "list such columns under exclude_columns (or rename them), or remove the table")
     if problems:
         raise TablesFileError("\n".join(problems))
 
