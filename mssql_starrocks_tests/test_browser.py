@@ -5,8 +5,9 @@
 proves that the graph filter, not luck, decides what gets materialized). Headless Chromium
 launches the materialization with a click in the asset graph, follows the run in the UI until it
 succeeds, and reads the row-count checks off the graph and each asset's Checks tab, each layer's
-title on the graph and on the StarRocks asset's lineage, and (after a second run) the plots of
-the numbers users watch on the StarRocks asset. Screenshots of each step land in test-output/.
+title on the graph and on the StarRocks asset's lineage, and (after a second run) the StarRocks
+asset's Columns (only the key non-nullable, as StarRocks made it) and the plots of the numbers
+users watch. Screenshots of each step land in test-output/.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def test_a_table_chain_materialized_from_the_ui_passes_its_checks(devservers, tm
     env = e2e.product_env(devservers, tmp_path, _tables_file(devservers, tmp_path))
     shots = {name: test_output / f"browser-{name}.png" for name in
              ("01-graph", "02-run-success", "03-checks-passed-graph", "04-checks-raw", "04-checks-iceberg",
-              "04-checks-starrocks", "05-lineage", "06-starrocks-plots", "failure")}
+              "04-checks-starrocks", "05-lineage", "06-starrocks-columns", "07-starrocks-plots", "failure")}
     for shot in shots.values():
         shot.unlink(missing_ok=True)
 
@@ -267,12 +268,20 @@ def test_a_table_chain_materialized_from_the_ui_passes_its_checks(devservers, tm
                 page.goto(base + GRAPH_PATH, wait_until="domcontentloaded")
                 _materialize_all(page, base, log)
                 page.goto(f"{base}/assets/starrocks/{TABLE}", wait_until="domcontentloaded")
+                # Its Columns table marks non-nullable only what StarRocks created NOT NULL: the key,
+                # not the other columns SQL Server declares NOT NULL (full_name, created_at, ...).
+                key_row = page.locator("tr", has=page.get_by_text("customer_id", exact=True)).first  # Columns
+                expect(key_row.get_by_text("non-nullable", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+                expect(page.get_by_text("non-nullable", exact=True)).to_have_count(1)
+                expect(page.get_by_text("SQL Server NVARCHAR(100) [full_name] NOT NULL", exact=True)).to_be_visible()
+                key_row.scroll_into_view_if_needed()
+                page.screenshot(path=shots["06-starrocks-columns"])
                 page.get_by_role("button", name="Plots").click(timeout=UI_TIMEOUT_MS)
                 for label in PLOTTED:
                     expect(page.get_by_text(label, exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
                 assert page.locator("canvas").count() >= len(PLOTTED)
                 page.get_by_text("dagster/row_count", exact=True).scroll_into_view_if_needed()
-                page.screenshot(path=shots["06-starrocks-plots"], full_page=True)
+                page.screenshot(path=shots["07-starrocks-plots"], full_page=True)
             except Exception:
                 page.screenshot(path=shots["failure"])
                 raise
