@@ -411,7 +411,16 @@ def verify(selection: str, junit_xml: str | None) -> None:
     if junit_xml:
         vf.write_junit(outcomes, junit_xml)
         say(f"verify: JUnit report written to {junit_xml}")
-    raise SystemExit(vf.exit_code(outcomes))
+    code = vf.exit_code(outcomes)
+    if code != vf.EXIT_PASSED:  # the summary says it all; the block repeats what failed and adds what to do
+        raise CommandFailed(problems.Problems([
+            Problem(f"{o.asset}, check {o.check} ({o.status})", problems.first_line(o.description),
+                    "the check itself could not run: the details are in the log file" if o.status == vf.ERROR else
+                    "see what the check compares (README: Asset checks); a layer changed by hand is rebuilt by "
+                    f"running the table again (mssql-starrocks run --select '{o.asset}')")
+            for o in outcomes if not o.passed], verb="could not run" if code == vf.EXIT_NOT_RUN else "failed"),
+            exit_code=code)
+    raise SystemExit(code)
 
 
 def _verify_probes(database: str):

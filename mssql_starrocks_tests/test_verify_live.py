@@ -174,6 +174,10 @@ def test_verify_fails_naming_the_check_and_both_figures_after_a_row_is_deleted_i
     assert row[3:] == ["iceberg_rows=500,", "starrocks_rows=499"]
     assert "    iceberg_rows = 500 but starrocks_rows = 499 (difference +1)" in done.stdout.splitlines()
     assert "verify: 1 of 5 check(s) did not pass (1 FAIL)" in done.stdout
+    fields = block(done, "verify")  # then the closing block on stderr
+    assert fields["what failed"] == f"starrocks/{DATABASE}/dbo/customers, check row_count_matches_iceberg (FAIL)"
+    assert fields["why"] == "iceberg_rows = 500 but starrocks_rows = 499 (difference +1)"
+    assert f"mssql-starrocks run --select 'starrocks/{DATABASE}/dbo/customers'" in fields["what to do"]
     failed = [c for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
     assert [c.get("name") for c in failed] == ["row_count_matches_iceberg"]
     assert failed[0].find("failure").get("message") == "iceberg_rows = 500 but starrocks_rows = 499 (difference +1)"
