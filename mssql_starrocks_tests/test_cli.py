@@ -353,3 +353,57 @@ def test_ctrl_c_stops_the_run_records_it_canceled_says_what_each_target_holds_an
     source = e2e.mssql_rows(discovered["devservers"], "SELECT customer_id FROM dbo.customers ORDER BY 1", database="demo")
     target = e2e.starrocks_rows(discovered["devservers"], "SELECT customer_id FROM demo_dbo.customers ORDER BY 1")
     assert target == source and len(source) == 500
+
+
+def test_on_a_terminal_the_run_is_a_live_table_of_each_step(discovered):
+    """Under a pseudo-terminal (as in a shell) the run redraws one table in place: a row per
+    table, a column per step with its rows, rate and seconds, the checks counted; then the summary."""
+    import pty
+    import threading
+
+    work = discovered["work"] / "tty"
+    home = work / "home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text("")
+    env = {**os.environ, "MSSQL_STARROCKS_TABLES_FILE": str(discovered["tables_file"]), "DAGSTER_HOME": str(home),
+           "ICEBERG_LOCAL_DIR": str(work / "iceberg"), "SPARK_MASTER": "local[2]", "SPARK_SHUFFLE_PARTITIONS": "2",
+           "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([e2e.python_bin("mssql-starrocks"), "--env-file", str(discovered["env_file"]), "run",
+                             "--select", "raw/demo/dbo/customers*"], cwd=work, env=env, stdin=slave, stdout=slave,
+                            stderr=slave)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def read():
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert proc.wait(timeout=900) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(timeout=10)
+        os.close(master)
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    assert screen.count("┃ table") >= 2, screen[-3000:]  # redrawn, not printed once
+    header = next(line for line in screen.splitlines() if "┃ table" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["table", "extract", "iceberg commit", "starrocks load",
+                                                                 "checks"]
+    final = [line for line in screen.splitlines() if line.startswith("│ demo.dbo.customers")][-1]
+    cells = [c.strip() for c in final.strip("│ ").split("│")]
+    assert cells[0] == "demo.dbo.customers" and cells[-1] == "5/5", cells
+    for cell in cells[1:4]:
+        assert re.fullmatch(r"✓ 500 rows  [\d,]+/s  [\d.]+s", cell), cells
+    assert re.search(r"^demo\.dbo\.customers +500 +500 +500 ", screen, re.M)  # the summary after it
+    for noise in (" - DEBUG - ", " WARN ", "Telemetry", "Traceback"):
+        assert noise not in screen, noise

@@ -58,7 +58,9 @@ def execute(job, instance: dg.DagsterInstance, keys: list, progress: RunProgress
     title = f"run {run_id}: {len(progress.tables())} table(s), {len(progress.steps)} step(s)"
     if session.current().quiet_to_log:
         title += f"; Dagster's event log and Spark's output: {session.current().shown_log_path()}"
-    view = (LiveView if session.current().terminal().isatty() else LineView)(progress, title)
+    # A live table only on a terminal, and not with --verbose (the event log is printed there too).
+    live = session.current().terminal().isatty() and not session.current().verbose
+    view = (LiveView if live else LineView)(progress, title)
     worker = threading.Thread(target=work, name="mssql-starrocks-run", daemon=True)
     stopped = False
 

@@ -22,8 +22,10 @@ class LiveView:
         self.progress = progress
         self.title = title
         self.console = Console(file=session.current().terminal(), highlight=False)
+        # Not rich's default of catching sys.stdout/sys.stderr: what libraries write there belongs in
+        # the log file (session.quiet), not above the table.
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, get_renderable=self._render,
-                         transient=False)
+                         transient=False, redirect_stdout=False, redirect_stderr=False)
         self.live.start()
 
     def _cell(self, s: StepState | None, now: float) -> str:
