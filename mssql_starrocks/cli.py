@@ -7,6 +7,7 @@ directory first (the same file Dagster loads), or the file given with `--env-fil
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -19,6 +20,9 @@ from mssql_starrocks.lib import config as cfg
 from mssql_starrocks.mapping import schema as sch
 from mssql_starrocks.mapping import typemap
 from mssql_starrocks.lib.spark import PROJECT_ROOT
+from mssql_starrocks.terminal import problems, session
+from mssql_starrocks.terminal.problems import CommandFailed, Problem
+from mssql_starrocks.terminal.session import say
 
 
 def _load_env(env_file: str | None) -> None:
@@ -26,7 +30,8 @@ def _load_env(env_file: str | None) -> None:
 
     if env_file:
         if not Path(env_file).exists():
-            raise click.UsageError(f"env file {env_file} does not exist")
+            raise CommandFailed(Problem(f"--env-file {env_file}", "the file does not exist",
+                                        "give the path of an existing .env file, or leave --env-file out to read ./.env"))
         load_dotenv(env_file, override=True)
     elif Path(".env").exists():
         load_dotenv(".env", override=False)
@@ -35,45 +40,50 @@ def _load_env(env_file: str | None) -> None:
 def _mssql(database: str | None = None):
     from mssql_starrocks.source.mssql import MssqlClient
 
-    connection = _settings(settings.mssql_settings)
+    connection = settings.mssql_settings()
     return MssqlClient(connection.with_database(database) if database else connection)
 
 
 def _starrocks():
     from mssql_starrocks.target.starrocks import StarRocksClient
 
-    return StarRocksClient(_settings(settings.starrocks_settings))
-
-
-def _settings(read):
-    """Settings read by `read`, or the one message naming every missing variable."""
-    try:
-        return read()
-    except settings.MissingSettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _require(names: tuple[str, ...]) -> None:
-    _settings(lambda: settings.require(names))
+    return StarRocksClient(settings.starrocks_settings())
 
 
 class _Commands(click.Group):
-    """Every command's shared error handling: a connection or source failure (a refused
-    certificate, a refused login, a missing table) is one line, not a traceback."""
+    """Every command ends a failure in one block (terminal/problems.py): what failed, why, what
+    to do; the traceback goes to the command's log file (and to the terminal with --verbose)."""
 
     def invoke(self, ctx: click.Context):
-        from mssql_starrocks.source.mssql import SourceError
-
+        current = session.current
         try:
             return super().invoke(ctx)
-        except SourceError as exc:
-            raise click.ClickException(str(exc)) from None
+        except CommandFailed as exc:
+            failed = exc
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:  # click's own usage errors: its usual message
+            raise
+        except KeyboardInterrupt as exc:
+            current().record_exception(exc)
+            failed = CommandFailed(Problem(current().command or "the command", "interrupted (Ctrl-C) before it finished",
+                                           "run it again", verb="was stopped"), exit_code=130)
+        except Exception as exc:  # noqa: BLE001 - every other failure: one block, traceback in the log
+            current().record_exception(exc)
+            failed = CommandFailed(problems.of_exception(exc))
+        failed.command = current().command
+        failed.log_path = current().shown_log_path() if current().has_log else None
+        failed.verbose = current().verbose
+        raise failed
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--env-file", default=None, help="Read settings from this .env file (default: ./.env if present).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show everything on the terminal: Dagster's event log, Spark's output and tracebacks "
+                   "(otherwise they go to the log file whose path is printed).")
 @click.pass_context
-def main(ctx: click.Context, env_file: str | None) -> None:
+def main(ctx: click.Context, env_file: str | None, verbose: bool) -> None:
     """Migrate SQL Server tables into StarRocks through Iceberg, with Dagster.
 
     \b
@@ -85,6 +95,7 @@ def main(ctx: click.Context, env_file: str | None) -> None:
       4. mssql-starrocks plan dbo.orders  see the column types each layer will get
       5. mssql-starrocks run              migrate every table (or open Dagit: dagster dev)
     """
+    session.start(ctx.invoked_subcommand or "", verbose)
     # The demo runs on the stand-ins' settings only: a production .env must not leak into it.
     if ctx.invoked_subcommand != "demo" or env_file:
         _load_env(env_file)
@@ -93,13 +104,13 @@ def main(ctx: click.Context, env_file: str | None) -> None:
 @main.command()
 def check() -> None:
     """Check every connection: SQL Server, the Iceberg catalog, StarRocks (FE SQL and HTTP)."""
-    _require(settings.REQUIRED)
+    settings.require(settings.REQUIRED)
     failures = 0
 
     def line(ok: bool, what: str, detail: str) -> None:
         nonlocal failures
         failures += 0 if ok else 1
-        click.echo(f"{'OK  ' if ok else 'FAIL'} {what:<22} {detail}")
+        say(f"{'OK  ' if ok else 'FAIL'} {what:<22} {detail}")
 
     mssql = _mssql()
     try:
@@ -123,7 +134,9 @@ def check() -> None:
     except Exception as exc:  # noqa: BLE001
         line(False, "StarRocks (HTTP)", str(exc))
     if failures:
-        raise SystemExit(1)
+        raise CommandFailed(Problem(f"{failures} of the connections above (the FAIL line(s))",
+                                    "each FAIL line says why", "correct the settings the FAIL line(s) name in .env "
+                                    "and run `mssql-starrocks check` again"))
 
 
 def _check_catalog(catalog) -> str:
@@ -153,17 +166,20 @@ def _check_stream_load_endpoint(settings) -> str:
 @click.option("--force", is_flag=True, help="Overwrite an existing tables file.")
 def discover(database: str | None, schemas: tuple[str, ...], output: str, force: bool) -> None:
     """Write a tables file listing every table of the source database, with keys and columns."""
-    _require(settings.MSSQL_REQUIRED)
+    settings.require(settings.MSSQL_REQUIRED)
     if Path(output).exists() and not force:
-        raise click.ClickException(f"{output} exists; pass --force to overwrite it")
+        raise CommandFailed(Problem(f"--output {output}", f"{output} exists", "pass --force to overwrite it, or "
+                                    "give another --output"))
     database = database or os.environ.get("MSSQL_DATABASE")
     if not database:
-        raise click.ClickException("no source database: pass --database or set MSSQL_DATABASE")
+        raise CommandFailed(Problem("the source database", "no source database given",
+                                    "pass --database or set MSSQL_DATABASE in .env"))
     client = _mssql(database)
     tables = [t for t in client.list_tables() if not schemas or t.schema in schemas]
     entries = []
-    problems = []
-    with click.progressbar(tables, label=f"reading {len(tables)} table(s)", file=sys.stderr) as bar:
+    schema_problems = []
+    with click.progressbar(tables, label=f"reading {len(tables)} table(s)",
+                           file=session.current().terminal(err=True)) as bar:
         for info in bar:
             columns = client.columns(info.schema, info.name)
             keys = client.primary_key(info.schema, info.name)
@@ -178,7 +194,7 @@ def discover(database: str | None, schemas: tuple[str, ...], output: str, force:
             try:
                 sch.build(f"{database}.{info.schema}.{info.name}", columns, key_columns=keys)
             except sch.SchemaError as exc:
-                problems.append(str(exc))
+                schema_problems.append(str(exc))
             entry["columns"] = [_column_entry(c) for c in columns]
             entries.append(entry)
     document = {"version": 1, "database": database, "defaults": {"load_mode": "full", "schedule": None},
@@ -186,9 +202,9 @@ def discover(database: str | None, schemas: tuple[str, ...], output: str, force:
     Path(output).write_text(
         "# Written by `mssql-starrocks discover`; edit freely (see README: the tables file).\n"
         + yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    click.echo(f"wrote {output}: {len(entries)} table(s) from {database}")
-    for p in problems:
-        click.echo(f"warning: {p}", err=True)
+    say(f"wrote {output}: {len(entries)} table(s) from {database}")
+    for p in schema_problems:
+        say(f"warning: {p}", err=True)
 
 
 def _column_entry(c: typemap.SourceColumn) -> dict:
@@ -212,7 +228,10 @@ def plan(table: str, live: bool) -> None:
     plans = {p.spec.qualified.lower(): p for p in cfg.plans(tables_file)}
     p = plans.get(table.lower())
     if p is None:
-        raise click.ClickException(f"{table} is not in the tables file (tables: {', '.join(sorted(plans))})")
+        raise CommandFailed(Problem(f"table {table}", f"{table} is not in the tables file {cfg.tables_file_path()} "
+                                    f"(tables: {', '.join(sorted(plans))})",
+                                    "give schema.name of a table listed there, or add it with "
+                                    "`mssql-starrocks discover --force`"))
     columns = None if live else p.listed_columns
     if columns is None:
         client = _mssql(p.database)
@@ -224,60 +243,124 @@ def plan(table: str, live: bool) -> None:
     try:
         schema_plan = p.schema_plan(columns)
     except sch.SchemaError as exc:
-        raise click.ClickException(f"{exc}\n({source})") from None
-    click.echo(f"{p.source_label} -> Iceberg {p.namespace}.{p.table} -> StarRocks {p.namespace}.{p.table} "
-               f"({p.starrocks.model}, load mode {p.load_mode})")
-    click.echo(source)
+        raise CommandFailed(Problem(f"table {p.source_label}", f"{exc}\n({source})",
+                                    "change the table's entry in the tables file as the message says "
+                                    "(exclude_columns, rename, key_columns), then run `mssql-starrocks plan` again"
+                                    )) from None
+    say(f"{p.source_label} -> Iceberg {p.namespace}.{p.table} -> StarRocks {p.namespace}.{p.table} "
+        f"({p.starrocks.model}, load mode {p.load_mode})")
+    say(source)
     rows = [("column", "SQL Server", "Iceberg", "StarRocks", "note")]
     rows += [(c.name, c.source_type or "(added)", c.iceberg_type, c.starrocks_type, c.note) for c in schema_plan.columns]
     widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
     for r in rows:
-        click.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
-    click.echo("\nStarRocks DDL:\n" + sch.starrocks_create_table(
+        say("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    say("\nStarRocks DDL:\n" + sch.starrocks_create_table(
         schema_plan, p.namespace, p.table, model=p.starrocks.model, buckets=p.starrocks.buckets,
         replication_num=p.starrocks.replication_num, comment=p.spec.description))
     warning = sch.key_size_warning(schema_plan, p.starrocks.model)
     if warning:
-        click.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}", err=True)
 
 
 @main.command(name="types")
 def types_() -> None:
     """Print the SQL Server -> Iceberg -> StarRocks type mapping table (markdown)."""
-    click.echo(typemap.render_markdown())
+    say(typemap.render_markdown())
 
 
 @main.command()
 @click.option("--select", "selection", default="*", show_default=True,
               help="Dagster asset selection, e.g. 'raw/demo/dbo/customers*' (a table's chain) or 'group:demo_sales'.")
 def run(selection: str) -> None:
-    """Materialize the selected assets with their checks (headless), recorded in DAGSTER_HOME."""
+    """Materialize the selected assets with their checks (headless), recorded in DAGSTER_HOME.
+
+    \b
+    Shows each table's steps as they finish (rows, rows/s, seconds) and a closing summary;
+    Dagster's event log and Spark's output go to the log file whose path is printed (--verbose
+    shows them). Ctrl-C stops the run, records it as CANCELED and exits 130; a re-run converges.
+    """
     import dagster as dg
 
-    from mssql_starrocks.definitions import defs as lazy_defs
+    from mssql_starrocks.terminal import progress as pg
+    from mssql_starrocks.terminal import runner
 
-    defs = lazy_defs() if callable(lazy_defs) else lazy_defs
-    if hasattr(defs, "load"):
-        defs = defs.load()
+    session.current().quiet()
+    settings.require(settings.REQUIRED)
+    settings.iceberg_settings()  # refuses settings that do not fit together, naming them
+    defs = _load_definitions()
+    graph = defs.resolve_asset_graph()
+    keys = _selected_assets(graph, selection)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_implicit_global_asset_job_def()
-    sel = dg.AssetSelection.from_string(selection) if selection != "*" else dg.AssetSelection.all()
-    keys = sel.resolve(defs.resolve_asset_graph())
-    graph = defs.resolve_asset_graph()
-    total = len(keys) + sum(1 for c in graph.asset_check_keys if c.asset_key in keys)
-    result = _execute_with_progress(job, instance, list(keys), total)
-    checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    failed_checks = [e for e in checks if not e.event_specific_data.passed]
+    outcome = runner.execute(job, instance, list(keys), pg.RunProgress(graph, keys))
+    _report_run(outcome, selection)
+
+
+def _selected_assets(graph, selection: str) -> set:
+    """The asset keys of a `--select`, or the block saying it matches nothing."""
+    import dagster as dg
+
+    try:
+        sel = dg.AssetSelection.from_string(selection) if selection != "*" else dg.AssetSelection.all()
+        keys = sel.resolve(graph)
+    except Exception as exc:  # noqa: BLE001 - Dagster's selection errors: unknown key, bad syntax
+        unknown = re.match(r"AssetKey\(s\) (\[.*?\]) were selected", str(exc))
+        keys, reason = set(), f"no asset has the key(s) {unknown.group(1)}" if unknown else problems.first_line(exc)
+    else:
+        reason = "it matches no asset"
+    if not keys:
+        tables = sorted({k.path[0] + "/" + "/".join(k.path[1:]) for k in graph.get_all_asset_keys()})
+        example = next((t for t in tables if t.startswith("raw/")), "raw/<database>/<schema>/<table>")
+        raise CommandFailed(Problem(f"--select '{selection}'", reason,
+                                    f"select asset keys or groups that exist, e.g. --select '{example}*' (a table's "
+                                    f"chain); the assets are listed in Dagit ({len(tables)} here)"))
+    return keys
+
+
+def _report_run(outcome, selection: str) -> None:
+    """The closing summary table and line; a failure or a stop ends in the block."""
+    import time
+
+    from mssql_starrocks.terminal import progress as pg
+
+    progress, now = outcome.progress, time.time()
+    say("")
+    say(pg.summary_text(pg.summarize(progress, now)))
+    if outcome.stopped:
+        raise CommandFailed(Problem(
+            f"run {outcome.run_id} (recorded as {outcome.status} in Dagster)",
+            "\n".join(["Ctrl-C: the run was stopped. What each target holds now:", *pg.target_states(progress)]),
+            f"run the same command again (mssql-starrocks run --select '{selection}'): a re-run converges, every "
+            "target ends equal to the source", verb="was stopped"), exit_code=130)
+    result = outcome.result
+    checks = [s for s in progress.steps.values() if s.is_check and s.passed is not None]
+    failed_checks = [s for s in checks if s.passed is False]
     mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
-    click.echo(f"run {result.run_id}: {len(mats)} asset(s) materialized, {len(checks) - len(failed_checks)}/"
-               f"{len(checks)} check(s) passed")
-    for e in failed_checks:
-        ev = e.event_specific_data
-        click.echo(f"  check failed: {ev.asset_check_key.to_user_string()}: {ev.description}")
-    if not result.success or failed_checks:
-        for step, message in step_failures(result.all_events).items():
-            click.echo(f"  step failed: {step}: {message}", err=True)
-        raise SystemExit(1)
+    say(f"run {result.run_id}: {len(mats)} asset(s) materialized, {len(checks) - len(failed_checks)}/"
+        f"{len(checks)} check(s) passed")
+    if result.success and not failed_checks:
+        return
+    found = []
+    messages = step_failures(result.all_events)
+    for key, s in progress.steps.items():
+        if s.status == "failed" and not s.is_check:
+            message = messages.get(key, s.message)
+            found.append(Problem(f"{s.table}, step {s.step}", problems.first_line(message), problems.todo_for(message)))
+        elif s.status == "failed":
+            found.append(Problem(f"{s.table}, {s.step}", problems.first_line(messages.get(key, s.message)),
+                                 "the check itself could not run; the details are in the log file"))
+    for s in failed_checks:
+        found.append(Problem(f"{s.table}, {s.step}", problems.first_line(s.message),
+                             "see what the check compares (README: Asset checks); a layer changed by hand is "
+                             f"rebuilt by running the table again (mssql-starrocks run --select '{selection}')"))
+    if not found:  # the run failed outside any step (e.g. a resource could not start)
+        for key, message in messages.items():
+            found.append(Problem(key, problems.first_line(message), problems.todo_for(message)))
+    if not found:
+        found.append(Problem(f"run {result.run_id}", "the run failed before any step",
+                             "the details are in the log file"))
+    raise CommandFailed(problems.Problems(found))
 
 
 @main.command()
@@ -294,34 +377,50 @@ def verify(selection: str, junit_xml: str | None) -> None:
     """
     from mssql_starrocks import verify as vf
 
-    def not_run(message: str) -> None:
-        click.echo(f"verify: could not run: {message}", err=True)
-        raise SystemExit(vf.EXIT_NOT_RUN)
+    def not_run(problem: Problem) -> None:
+        raise CommandFailed(Problem(problem.what, problem.why, problem.todo, verb="could not run"),
+                            exit_code=vf.EXIT_NOT_RUN)
 
+    session.current().quiet()
     try:
         settings.require(settings.REQUIRED)
         defs = _load_definitions()
+        graph = defs.resolve_asset_graph()
         assets, check_keys = vf.selected_check_keys(defs, selection)
-    except Exception as exc:  # noqa: BLE001 - settings, tables file, selection: one line
-        not_run(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    except Exception as exc:  # noqa: BLE001 - settings, tables file, selection: one block
+        session.current().record_exception(exc)
+        not_run(problems.of_exception(exc))
     if not check_keys:
-        not_run(f"the selection '{selection}' has no asset checks")
+        _selected_assets(graph, selection)  # says so if the selection matches nothing at all
+        not_run(Problem(f"--select '{selection}'", "the selection has no asset checks",
+                        "select the tables' assets, e.g. 'group:<database>_<schema>' or 'starrocks/<db>/<schema>/<table>'"))
     from mssql_starrocks.lib.tables import configured_tables
 
     for what, probe in _verify_probes(configured_tables()[0].database):
         try:
             probe()
         except Exception as exc:  # noqa: BLE001
-            not_run(f"{what} unreachable: {' '.join(str(exc).split())[:300]}")
+            session.current().record_exception(exc)
+            reason = ' '.join(str(exc).split())[:300]
+            not_run(Problem(what, f"{what} unreachable: {reason}", problems.todo_for(reason, what)))
     import dagster as dg
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     run_id, outcomes = vf.run_checks(defs, assets, check_keys, instance)
-    click.echo(vf.format_summary(outcomes) + f" (run {run_id})")
+    say(vf.format_summary(outcomes) + f" (run {run_id})")
     if junit_xml:
         vf.write_junit(outcomes, junit_xml)
-        click.echo(f"verify: JUnit report written to {junit_xml}")
-    raise SystemExit(vf.exit_code(outcomes))
+        say(f"verify: JUnit report written to {junit_xml}")
+    code = vf.exit_code(outcomes)
+    if code != vf.EXIT_PASSED:  # the summary says it all; the block repeats what failed and adds what to do
+        raise CommandFailed(problems.Problems([
+            Problem(f"{o.asset}, check {o.check} ({o.status})", problems.first_line(o.description),
+                    "the check itself could not run: the details are in the log file" if o.status == vf.ERROR else
+                    "see what the check compares (README: Asset checks); a layer changed by hand is rebuilt by "
+                    f"running the table again (mssql-starrocks run --select '{o.asset}')")
+            for o in outcomes if not o.passed], verb="could not run" if code == vf.EXIT_NOT_RUN else "failed"),
+            exit_code=code)
+    raise SystemExit(code)
 
 
 def _verify_probes(database: str):
@@ -368,8 +467,9 @@ def demo(ctx: click.Context, state_dir: str, devservers_env: str, tables_file: s
 
     # Started as separate programs: the product never imports the stand-ins.
     if importlib.util.find_spec("mssql_starrocks_devservers") is None:
-        raise click.ClickException("the demo needs the stand-in servers of the development install: "
-                                   "run `make bootstrap` (pip install -e '.[dev]')")
+        raise CommandFailed(Problem("the stand-in servers", "the demo needs the stand-in servers of the "
+                                    "development install", "run `make bootstrap` (pip install -e '.[dev]')"))
+    session.current().quiet()  # the stand-ins' and Spark's output go to the log file
     python = sys.executable
     steps = [
         ("starting the stand-in servers", [python, "-m", "mssql_starrocks_devservers", "--state-dir", state_dir,
@@ -378,9 +478,13 @@ def demo(ctx: click.Context, state_dir: str, devservers_env: str, tables_file: s
                                          devservers_env, "--spec", "demo"]),
     ]
     for what, command in steps:
-        click.echo(f"demo: {what}")
-        if subprocess.run(command).returncode != 0:
-            raise click.ClickException(f"demo: {what} failed (see the output above)")
+        say(f"demo: {what}")
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        print(done.stdout, end="", flush=True)  # to the log file (to the terminal with --verbose)
+        if done.returncode != 0:
+            last = problems.first_line((done.stdout.strip().splitlines() or [""])[-1])
+            raise CommandFailed(Problem(f"demo step: {what}", f"exit status {done.returncode}: {last}",
+                                        "read its output in the log file; `make down` stops stand-ins left running"))
     load_dotenv(devservers_env, override=True)
     instance_yaml = Path(dagster_home) / "dagster.yaml"
     instance_yaml.parent.mkdir(parents=True, exist_ok=True)
@@ -391,9 +495,9 @@ def demo(ctx: click.Context, state_dir: str, devservers_env: str, tables_file: s
                        cfg.TABLES_FILE_ENV: str(Path(tables_file).resolve())})
     if iceberg_dir:
         os.environ["ICEBERG_LOCAL_DIR"] = str(Path(iceberg_dir).resolve())
-    click.echo("demo: discovering the demo database")
+    say("demo: discovering the demo database")
     ctx.invoke(discover, database=None, schemas=(), output=tables_file, force=True)
-    click.echo("demo: migrating raw -> Iceberg -> StarRocks with every check")
+    say("demo: migrating raw -> Iceberg -> StarRocks with every check")
     try:
         ctx.invoke(run, selection=selection)
     finally:
@@ -401,46 +505,8 @@ def demo(ctx: click.Context, state_dir: str, devservers_env: str, tables_file: s
             f"{python} -m mssql_starrocks_devservers --state-dir {state_dir} down"
         dagit = "make dagit" if dagster_home == ".local/dagster_home" else \
             f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {cfg.TABLES_FILE_ENV}={os.environ[cfg.TABLES_FILE_ENV]} make dagit"
-        click.echo(f"\nThe runs are in {dagster_home}. See them in Dagit: {dagit}, then open "
-                   f"http://127.0.0.1:3000\nStop the stand-in servers when finished: {down}")
-
-
-def _execute_with_progress(job, instance, keys, total: int):
-    """Run in a worker thread; the CLI shows a progress bar of finished steps (assets and checks)
-    read from the run's event log, so a long migration shows where it is."""
-    import threading
-    import uuid
-
-    import dagster as dg
-
-    run_id = str(uuid.uuid4())
-    outcome: dict = {}
-
-    def work():
-        try:
-            outcome["result"] = job.execute_in_process(instance=instance, asset_selection=keys, raise_on_error=False,
-                                                       run_id=run_id)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name="mssql-starrocks-run", daemon=True)
-    worker.start()
-    finished = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED}
-    with click.progressbar(length=total, label=f"run {run_id[:8]}: steps", show_pos=True,
-                           file=sys.stdout) as bar:
-        done = 0
-        while worker.is_alive():
-            worker.join(timeout=1.0)
-            try:
-                now = len(instance.all_logs(run_id, of_type=finished))
-            except Exception:  # noqa: BLE001 - the run may not be stored yet
-                continue
-            if now > done:
-                bar.update(now - done)
-                done = now
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+        say(f"\nThe runs are in {dagster_home}. See them in Dagit: {dagit}, then open "
+            f"http://127.0.0.1:3000\nStop the stand-in servers when finished: {down}")
 
 
 def step_failures(events) -> dict[str, str]:

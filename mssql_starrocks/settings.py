@@ -24,7 +24,15 @@ REQUIRED = MSSQL_REQUIRED + STARROCKS_REQUIRED
 
 
 class MissingSettingsError(RuntimeError):
-    pass
+    """Settings a command cannot do without; `reason` names them, the message adds what to do."""
+
+    def __init__(self, names: list[str]):
+        self.names = list(names)
+        self.reason = f"missing environment variable(s): {', '.join(self.names)}"
+        super().__init__(
+            f"{self.reason}. Set them in .env in the project directory (see .env.example), or run `make demo` / "
+            "`python -m mssql_starrocks_devservers up` for local stand-ins."
+        )
 
 
 def _env(env: Env | None) -> Env:
@@ -50,10 +58,7 @@ def require(names: tuple[str, ...], env: Env | None = None) -> None:
     """Refuse, in one message naming every missing variable, settings a command cannot do without."""
     absent = missing(names, env)
     if absent:
-        raise MissingSettingsError(
-            f"missing environment variable(s): {', '.join(absent)}. Set them in .env in the project directory "
-            "(see .env.example), or run `make demo` / `python -m mssql_starrocks_devservers up` for local stand-ins."
-        )
+        raise MissingSettingsError(absent)
 
 
 # --- values with their defaults (no secrets here: those are read by the resources as EnvVars) --

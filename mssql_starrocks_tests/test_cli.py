@@ -4,7 +4,13 @@ materialization, and `mssql-starrocks demo`."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import click
 import dagster as dg
 import pytest
@@ -219,6 +225,9 @@ def test_the_readme_walkthrough_from_env_to_a_first_materialization(devservers, 
                            env={"DAGSTER_HOME": str(home)}, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert re.search(r"^run [0-9a-f-]{36}: 3 asset\(s\) materialized, 5/5 check\(s\) passed$", done.stdout, re.M)
+    log = _assert_the_terminal_shows_steps_and_summary_and_no_log_lines(done, f"{database}.dbo.customers", 500, home)
+    for secret in ("MSSQL_PASSWORD", "STARROCKS_PASSWORD", "AWS_SECRET_ACCESS_KEY"):
+        assert devservers[secret] not in log + done.stdout + done.stderr, secret
 
     source = e2e.mssql_rows(devservers, "SELECT customer_id FROM dbo.customers ORDER BY 1", database=database)
     target = e2e.starrocks_rows(devservers, f"SELECT customer_id FROM {database}_dbo.customers ORDER BY 1")
@@ -235,6 +244,31 @@ def test_the_readme_walkthrough_from_env_to_a_first_materialization(devservers, 
     for layer in ("raw", "iceberg", "starrocks"):
         event = instance.get_latest_materialization_event(dg.AssetKey([layer, database, "dbo", "customers"]))
         assert event is not None and event.run_id == runs[0].run_id
+
+
+def _assert_the_terminal_shows_steps_and_summary_and_no_log_lines(done, table: str, rows: int, home) -> str:
+    """A successful run's output (not a terminal): a line per finished step with its rows, the
+    summary table, the closing line; Dagster's event log, Spark's WARNs and the telemetry banner
+    are in the log file it names, not on the terminal. Returns the log file's text."""
+    out, terminal = done.stdout, done.stdout + done.stderr
+    for step in ("extract", "iceberg commit", "starrocks load"):
+        assert re.search(rf"^{re.escape(table)}  {step}: {rows:,} rows, [\d,]+ rows/s, [\d.]+s$", out, re.M), step
+    assert len(re.findall(rf"^{re.escape(table)}  check \w+: passed$", out, re.M)) == 5
+    lines = out.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("table ")))
+    assert re.split(r"\s{2,}", lines[header]) == ["table", "raw rows", "iceberg rows", "starrocks rows", "seconds",
+                                                  "rows/s", "checks"]
+    cells = re.split(r"\s{2,}", lines[header + 1])
+    assert cells[:4] == [table, f"{rows:,}", f"{rows:,}", f"{rows:,}"] and cells[-1] == "5 passed", cells
+    assert float(cells[4]) > 0 and float(cells[5].replace(",", "")) > 0
+    assert re.match(r"^run [0-9a-f-]{36}: 3 asset\(s\) materialized", lines[header + 2])
+    for noise in (" - DEBUG - ", "STEP_START", " WARN ", "Telemetry", "Traceback"):
+        assert noise not in terminal, noise
+    log = re.search(r"Dagster's event log and Spark's output: (\S+\.log)$", out, re.M)
+    path = home.parent.parent / log.group(1) if not log.group(1).startswith("/") else Path(log.group(1))
+    text = path.read_text()
+    assert path.parent == home / "logs" and " - DEBUG - " in text and "STEP_START" in text and " WARN " in text
+    return text
 
 
 @pytest.mark.integration  # a subprocess
@@ -271,3 +305,105 @@ def test_the_demo_command_runs_the_demo_on_its_own_stand_ins(tmp_path):
         stopped = e2e.cli([sys.executable, "-m", "mssql_starrocks_devservers", "--state-dir", str(state), "down"], env={})
         assert stopped.returncode == 0, stopped.stderr
     assert "stopped: s3glue, mssql, starrocks" in stopped.stdout
+
+
+def test_ctrl_c_stops_the_run_records_it_canceled_says_what_each_target_holds_and_a_rerun_converges(discovered):
+    """SIGINT to `mssql-starrocks run` (what Ctrl-C sends) during the extract: exit 130, the run
+    CANCELED in DAGSTER_HOME (not left STARTED), each target's state said; the same command again
+    ends with StarRocks equal to SQL Server."""
+    work = discovered["work"] / "ctrl_c"
+    home = work / "home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text("")
+    env = {**os.environ, "MSSQL_STARROCKS_TABLES_FILE": str(discovered["tables_file"]), "DAGSTER_HOME": str(home),
+           "ICEBERG_LOCAL_DIR": str(work / "iceberg"), "SPARK_MASTER": "local[2]", "SPARK_SHUFFLE_PARTITIONS": "2"}
+    args = [e2e.python_bin("mssql-starrocks"), "--env-file", str(discovered["env_file"]), "run", "--select",
+            "raw/demo/dbo/customers*"]
+    # SIGINT's default action restored in the child: a background job may have inherited "ignore".
+    proc = subprocess.Popen(args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 300
+        started = None
+        while started is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(1)
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                runs = instance.get_runs()
+                if runs and instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.STEP_START):
+                    started = runs[0].run_id
+        assert started, "the run never started its first step"
+        time.sleep(3)  # inside the extract (Spark starting or reading)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-3000:] + err[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        assert run.run_id == started and run.status == dg.DagsterRunStatus.CANCELED
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
+    assert f"mssql-starrocks run was stopped\n  what failed: run {started} (recorded as CANCELED in Dagster)" in err
+    assert "demo.dbo.customers -> demo_dbo.customers: landing (raw): " in err
+    assert "StarRocks: unchanged (its step had not started)" in err
+    assert "a re-run converges" in err
+
+    again = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    source = e2e.mssql_rows(discovered["devservers"], "SELECT customer_id FROM dbo.customers ORDER BY 1", database="demo")
+    target = e2e.starrocks_rows(discovered["devservers"], "SELECT customer_id FROM demo_dbo.customers ORDER BY 1")
+    assert target == source and len(source) == 500
+
+
+def test_on_a_terminal_the_run_is_a_live_table_of_each_step(discovered):
+    """Under a pseudo-terminal (as in a shell) the run redraws one table in place: a row per
+    table, a column per step with its rows, rate and seconds, the checks counted; then the summary."""
+    import pty
+    import threading
+
+    work = discovered["work"] / "tty"
+    home = work / "home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text("")
+    env = {**os.environ, "MSSQL_STARROCKS_TABLES_FILE": str(discovered["tables_file"]), "DAGSTER_HOME": str(home),
+           "ICEBERG_LOCAL_DIR": str(work / "iceberg"), "SPARK_MASTER": "local[2]", "SPARK_SHUFFLE_PARTITIONS": "2",
+           "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([e2e.python_bin("mssql-starrocks"), "--env-file", str(discovered["env_file"]), "run",
+                             "--select", "raw/demo/dbo/customers*"], cwd=work, env=env, stdin=slave, stdout=slave,
+                            stderr=slave)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def read():
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert proc.wait(timeout=900) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(timeout=10)
+        os.close(master)
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    assert screen.count("┃ table") >= 2, screen[-3000:]  # redrawn, not printed once
+    header = next(line for line in screen.splitlines() if "┃ table" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["table", "extract", "iceberg commit", "starrocks load",
+                                                                 "checks"]
+    final = [line for line in screen.splitlines() if line.startswith("│ demo.dbo.customers")][-1]
+    cells = [c.strip() for c in final.strip("│ ").split("│")]
+    assert cells[0] == "demo.dbo.customers" and cells[-1] == "5/5", cells
+    for cell in cells[1:4]:
+        assert re.fullmatch(r"✓ 500 rows  [\d,]+/s  [\d.]+s", cell), cells
+    assert re.search(r"^demo\.dbo\.customers +500 +500 +500 ", screen, re.M)  # the summary after it
+    for noise in (" - DEBUG - ", " WARN ", "Telemetry", "Traceback"):
+        assert noise not in screen, noise

@@ -40,7 +40,8 @@ def test_plan_refuses_a_table_whose_columns_are_all_excluded_naming_it(tmp_path)
     path = write(tmp_path, ALL_EXCLUDED)
     done = plan(tmp_path, path, "dbo.t")
     assert done.exit_code == 1
-    assert f"Error: {path}: {NO_COLUMNS_LEFT}" in done.output
+    assert "mssql-starrocks plan failed\n  what failed: table d.dbo.t\n" in done.output  # the closing block
+    assert f"  why:         {path}: {NO_COLUMNS_LEFT}\n" in done.output
     assert f"(columns: as {path} lists them (a run reads SQL Server's catalog; `--live` plans from it))" in done.output
     assert "CREATE TABLE" not in done.output  # no DDL of audit columns only
 
@@ -48,7 +49,7 @@ def test_plan_refuses_a_table_whose_columns_are_all_excluded_naming_it(tmp_path)
 def test_plan_refuses_a_type_it_cannot_carry_and_says_where_the_columns_came_from(tmp_path):
     path = write(tmp_path, REFUSED_TYPE)
     done = plan(tmp_path, path, "dbo.t")
-    assert done.exit_code == 1 and f"Error: {REFUSED_TYPE_MESSAGE}\n" in done.output
+    assert done.exit_code == 1 and f"  why:         {REFUSED_TYPE_MESSAGE}\n" in done.output
     fine = write(tmp_path, REFUSED_TYPE.replace("vector, max_length: 3", "nvarchar, max_length: 3"))
     done = plan(tmp_path, fine, "dbo.t")
     assert done.exit_code == 0, done.output

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -363,7 +364,9 @@ def test_headless_run_command_reports_checks(demo):
                    env=demo["env"], timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "1 asset(s) materialized, 2/2 check(s) passed" in done.stdout
-    assert ": steps" in done.stdout  # the progress bar of finished steps
+    # a line per finished step (not a terminal), then the summary table
+    assert re.search(r"^demo\.dbo\.customers  starrocks load: 500 rows, [\d,]+ rows/s, [\d.]+s$", done.stdout, re.M)
+    assert re.search(r"^demo\.dbo\.customers +- +- +500 +[\d.]+ +- +2 passed$", done.stdout, re.M), done.stdout
 
 
 # --- values ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from mssql_starrocks.source import trust
 from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings, UntrustedCertificate
 from mssql_starrocks_tests.test_cli import mssql_starrocks
+from mssql_starrocks_tests.test_cli_errors import block
 
 REFUSED = "the server's TLS certificate is not trusted (self-signed certificate); refused before the password was sent"
 SETTINGS_NAMED = ("MSSQL_CA_FILE", "MSSQL_TRUST_SERVER_CERTIFICATE=true")
@@ -116,7 +117,10 @@ def test_a_run_refuses_an_untrusted_certificate_and_runs_with_the_ca_given(tls):
     through the PKCS12 trust store made from MSSQL_CA_FILE)."""
     select = ["run", "--select", "raw/trust/dbo/customers"]
     refused = mssql_starrocks(["--env-file", tls["untrusted"], *select], timeout=900)
-    assert refused.returncode == 1 and _refused(refused.stdout + refused.stderr), refused.stderr[-3000:]
+    assert refused.returncode == 1, refused.stderr[-3000:]
+    fields = block(refused, "run")  # the run's closing block names the table and step, and says why
+    assert fields["what failed"] == "trust.dbo.customers, step extract" and _refused(fields["why"]), fields
+    assert "Traceback" not in refused.stdout + refused.stderr
     done = mssql_starrocks(["--env-file", tls["ca_given"], *select], timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "1 asset(s) materialized" in done.stdout

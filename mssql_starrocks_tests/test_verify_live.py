@@ -15,6 +15,7 @@ import pytest
 
 from mssql_starrocks.lake import iceberg as ice
 from mssql_starrocks_tests import e2e
+from mssql_starrocks_tests.test_cli_errors import block
 
 pytestmark = pytest.mark.integration  # the stand-ins, Spark and `mssql-starrocks` subprocesses
 
@@ -173,6 +174,10 @@ def test_verify_fails_naming_the_check_and_both_figures_after_a_row_is_deleted_i
     assert row[3:] == ["iceberg_rows=500,", "starrocks_rows=499"]
     assert "    iceberg_rows = 500 but starrocks_rows = 499 (difference +1)" in done.stdout.splitlines()
     assert "verify: 1 of 5 check(s) did not pass (1 FAIL)" in done.stdout
+    fields = block(done, "verify")  # then the closing block on stderr
+    assert fields["what failed"] == f"starrocks/{DATABASE}/dbo/customers, check row_count_matches_iceberg (FAIL)"
+    assert fields["why"] == "iceberg_rows = 500 but starrocks_rows = 499 (difference +1)"
+    assert f"mssql-starrocks run --select 'starrocks/{DATABASE}/dbo/customers'" in fields["what to do"]
     failed = [c for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
     assert [c.get("name") for c in failed] == ["row_count_matches_iceberg"]
     assert failed[0].find("failure").get("message") == "iceberg_rows = 500 but starrocks_rows = 499 (difference +1)"
@@ -185,6 +190,8 @@ def test_verify_cannot_run_when_starrocks_is_unreachable(migrated):
     done = _verify(migrated, "--select", CUSTOMERS, STARROCKS_QUERY_PORT=str(closed))
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout == ""
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("verify: could not run: StarRocks unreachable: "), done.stderr
+    fields = block(done, "verify", "could not run")  # the only thing printed
+    assert done.stderr.startswith("mssql-starrocks verify could not run\n"), done.stderr
+    assert fields["what failed"] == "StarRocks" and fields["why"].startswith("StarRocks unreachable: "), fields
+    assert "STARROCKS_HOST / STARROCKS_QUERY_PORT" in fields["what to do"] and "Traceback" not in done.stderr
     assert migrated["devservers"]["STARROCKS_PASSWORD"] not in done.stderr

@@ -169,3 +169,24 @@ def check_spark_connect(plans, env=None) -> None:
         raise SparkConnectUnsupported(
             f"Spark Connect ({variable}={display_remote(e[variable])}) runs tables with load_mode full on the "
             "Glue catalog only:\n  - " + "\n  - ".join(problems))
+
+
+def cancel_running_jobs() -> None:
+    """Cancel the Spark jobs of this process's session (Ctrl-C on a run), so a step waiting on
+    one returns instead of running to its end. Best effort: there may be no session yet."""
+    try:
+        from pyspark import SparkContext
+
+        context = SparkContext._active_spark_context
+        if context is not None:
+            context.cancelAllJobs()
+    except Exception:  # noqa: BLE001 - the JVM may be gone already
+        pass
+    try:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None and is_connect(session):
+            session.interruptAll()
+    except Exception:  # noqa: BLE001
+        pass

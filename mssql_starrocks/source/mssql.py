@@ -251,11 +251,18 @@ def _server_message(exc: Exception) -> str:
     """The server's message from a pymssql error (its args hold (number, bytes message))."""
     args = getattr(exc, "args", ())
     if len(args) >= 2 and isinstance(args[0], int):
-        msg = args[1].decode("utf-8", "replace") if isinstance(args[1], bytes) else str(args[1])
-        first = msg.split("DB-Lib error")[0].strip()
-        return f"error {args[0]}: {first}"
+        return f"error {args[0]}: {_db_lib_text(args[1])}"
     if args and isinstance(args[0], tuple) and len(args[0]) >= 2:
-        number, msg = args[0][0], args[0][1]
-        msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-        return f"error {number}: {msg.split('DB-Lib error')[0].strip()}"
+        return f"error {args[0][0]}: {_db_lib_text(args[0][1])}"
     return str(exc)
+
+
+def _db_lib_text(msg) -> str:
+    """The server's words before FreeTDS' own "DB-Lib error" lines; when the server said nothing
+    (no connection: refused, unknown host, timeout), the reason FreeTDS gives, each line once."""
+    msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+    first = msg.split("DB-Lib error")[0].strip()
+    if first:
+        return first
+    lines = [line.strip() for line in msg.splitlines() if line.strip() and not line.startswith("DB-Lib error message")]
+    return "; ".join(dict.fromkeys(lines))
