@@ -122,6 +122,12 @@ def check() -> None:
         line(True, "StarRocks (HTTP)", _check_stream_load_endpoint(sr.settings))
     except Exception as exc:  # noqa: BLE001
         line(False, "StarRocks (HTTP)", str(exc))
+    catalog_users = _catalog_path_tables()
+    if catalog_users:
+        try:
+            line(True, "StarRocks catalog", _check_catalog_path(sr, catalog_users))
+        except Exception as exc:  # noqa: BLE001
+            line(False, "StarRocks catalog", str(exc))
     if failures:
         raise SystemExit(1)
 
@@ -138,6 +144,26 @@ def _check_catalog(catalog) -> str:
     bucket = catalog.warehouse.removeprefix("s3://").split("/")[0]
     s3.head_bucket(Bucket=bucket)
     return f"{catalog.display}: Glue answers, bucket {bucket} reachable"
+
+
+def _catalog_path_tables() -> list:
+    """Tables of the tables file with starrocks.load_path catalog ([] without a usable tables file:
+    `check` needs none)."""
+    try:
+        return [p for p in cfg.load_plans() if p.starrocks.load_path == "catalog"]
+    except cfg.TablesFileError:
+        return []
+
+
+def _check_catalog_path(sr, plans) -> str:
+    """For tables loaded through StarRocks' Iceberg external catalog: the settings fit, and
+    StarRocks sees the catalog."""
+    from mssql_starrocks.target import load_paths
+    from mssql_starrocks.target.load_paths import catalog
+
+    load_paths.refuse_unusable(plans, iceberg_catalog_type=settings.catalog_type(),
+                               starrocks_catalog=sr.settings.iceberg_catalog)
+    return catalog.describe_catalog(sr, sr.settings.iceberg_catalog) + f", for {len(plans)} table(s)"
 
 
 def _check_stream_load_endpoint(settings) -> str:
@@ -213,6 +239,7 @@ def plan(table: str, live: bool) -> None:
     p = plans.get(table.lower())
     if p is None:
         raise click.ClickException(f"{table} is not in the tables file (tables: {', '.join(sorted(plans))})")
+    _refuse_load_path(p)
     if live or p.spec.columns is None:
         columns = _mssql(p.database).columns(p.source_schema, p.source_table)
     else:
@@ -222,7 +249,7 @@ def plan(table: str, live: bool) -> None:
     except sch.SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{p.source_label} -> Iceberg {p.namespace}.{p.table} -> StarRocks {p.namespace}.{p.table} "
-               f"({p.starrocks.model}, load mode {p.load_mode})")
+               f"({p.starrocks.model}, load mode {p.load_mode}, load path {p.starrocks.load_path})")
     rows = [("column", "SQL Server", "Iceberg", "StarRocks", "note")]
     rows += [(c.name, c.source_type or "(added)", c.iceberg_type, c.starrocks_type, c.note) for c in schema_plan.columns]
     widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
@@ -234,6 +261,16 @@ def plan(table: str, live: bool) -> None:
     warning = sch.key_size_warning(schema_plan, p.starrocks.model)
     if warning:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _refuse_load_path(p) -> None:
+    from mssql_starrocks.target import load_paths
+
+    try:
+        load_paths.refuse_unusable([p], iceberg_catalog_type=settings.catalog_type(),
+                                   starrocks_catalog=settings.starrocks_iceberg_catalog())
+    except load_paths.LoadPathError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command(name="types")
