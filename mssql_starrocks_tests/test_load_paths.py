@@ -185,3 +185,73 @@ def test_the_documented_catalog_ddl_carries_no_keys():
         assert prop in ddl
     assert "access_key" not in ddl and "secret_key" not in ddl
     assert catalog.session_statements(600) == ["SET time_zone = '+00:00'", "SET query_timeout = 600"]
+
+
+# --- the snapshot proof ------------------------------------------------------------------------
+class _Client:
+    """StarRocks as the catalog path talks to it: statements recorded, tables dropped noted."""
+
+    def __init__(self):
+        from mssql_starrocks.target.starrocks import StarRocksSettings
+
+        self.settings = StarRocksSettings(host="h", query_port=9030, http_port=8030, user="u", password="p",
+                                          iceberg_catalog="lake")
+        self.sessions: list[list[str]] = []
+        self.dropped: list[str] = []
+
+    def run_in_session(self, statements):
+        self.sessions.append(statements)
+        return [0] * len(statements)
+
+    def drop_table(self, database, table):
+        self.dropped.append(f"{database}.{table}")
+
+    def tables_like(self, database, prefix):
+        return []
+
+    def execute(self, sql, params=None):
+        return []
+
+
+class _Spark:
+    def sql(self, statement):
+        assert statement.startswith("REFRESH TABLE ")
+
+
+def _job(tmp_path, client):
+    from mssql_starrocks.lake.iceberg import Snapshot
+    from mssql_starrocks.target.load_paths import LoadJob
+
+    plan = load_plans(write(tmp_path, "database: d\ntables:\n  - {schema: dbo, name: t, key_columns: [id], "
+                                      "starrocks: {load_path: catalog}}\n"))[0]
+    snapshot = Snapshot(7, None, "overwrite", {"total-records": "3"})
+    return LoadJob(spark=_Spark(), client=client, plan=plan, source="lake.`d_dbo`.`t`", landing="lake.`d_dbo`.`t__raw`",
+                   landing_name="t__raw", snapshot=snapshot, schema_plan=_schema(["id"]), run_id="run-1",
+                   log=lambda message: None)
+
+
+def test_a_snapshot_that_moves_while_starrocks_reads_it_fails_the_load_and_drops_the_staging_table(
+        tmp_path, monkeypatch):
+    from mssql_starrocks.lake.iceberg import Snapshot
+
+    current = iter([7, 8])  # before the INSERT the snapshot loaded, after it a newer one
+    monkeypatch.setattr(catalog.ice, "current_snapshot",
+                        lambda spark, table: Snapshot(next(current), None, "append", {}))
+    client = _Client()
+    with pytest.raises(catalog.SnapshotMoved, match=r"moved while StarRocks read it \(expected \(7,\), current \(8,\)\)"):
+        CatalogPath().full_reload(_job(tmp_path, client))
+    assert len(client.sessions) == 1  # the INSERT ran once, in a session reading timestamps as UTC
+    session = client.sessions[0]
+    assert session[0] == "SET time_zone = '+00:00'" and session[2].startswith("INSERT INTO `d_dbo`.`t__load_run1`")
+    assert client.dropped[-1] == "d_dbo.t__load_run1"  # the unproven staging table is not swapped in
+    assert not isinstance(catalog.SnapshotMoved("x"), LoadPathError)  # transient: the retry redoes the load
+
+
+def test_a_snapshot_already_moved_before_the_insert_writes_nothing(tmp_path, monkeypatch):
+    from mssql_starrocks.lake.iceberg import Snapshot
+
+    monkeypatch.setattr(catalog.ice, "current_snapshot", lambda spark, table: Snapshot(9, None, "append", {}))
+    client = _Client()
+    with pytest.raises(catalog.SnapshotMoved, match="moved before StarRocks read it"):
+        CatalogPath().full_reload(_job(tmp_path, client))
+    assert client.sessions == []
