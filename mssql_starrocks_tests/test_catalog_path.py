@@ -32,8 +32,8 @@ tables:
 """
 
 
-def sql(devservers, statement: str):
-    return e2e.mssql_rows(devservers, statement, database=DB)
+def sql(devservers, statement: str, database: str = DB):
+    return e2e.mssql_rows(devservers, statement, database=database)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,10 @@ def catpath(devservers, tmp_path_factory, spark):
                         f"seen DATETIMEOFFSET(3){rv})")
         if table == "ct_t":
             sql(devservers, "ALTER TABLE dbo.ct_t ENABLE CHANGE_TRACKING")
-        sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty, seen) SELECT value, CONCAT(N'item ', value), "
-                        "value % 17, CAST('2024-05-06 07:08:09.123 +02:00' AS DATETIMEOFFSET(3)) "
-                        "FROM GENERATE_SERIES(1, 300)")
+        sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty) SELECT value, CONCAT(N'item ', value), value % 17 "
+                        "FROM GENERATE_SERIES(1, 299)")
+        sql(devservers, f"INSERT INTO dbo.{table} (id, name, qty, seen) VALUES "
+                        "(300, N'item 300', 11, '2024-05-06 07:08:09.123 +02:00')")
     # The administrator's part: the catalog as the README gives it (no keys).
     e2e.starrocks_rows(devservers, f"DROP CATALOG IF EXISTS {CATALOG}")
     e2e.starrocks_rows(devservers, catalog_path.catalog_ddl(CATALOG, devservers["AWS_REGION"]))
@@ -120,7 +121,7 @@ def test_every_load_mode_loads_through_the_catalog_and_every_check_passes(catpat
         assert labels == [f"INSERT INTO staging SELECT FROM `{CATALOG}`.`{NS}`.`{table}`"], labels
         assert meta["loaded_rows"] == 300 and meta["load_bytes"] == 0  # no JSON went over HTTP
     # DATETIMEOFFSET: the UTC instant, read by StarRocks from the Iceberg timestamptz as UTC.
-    seen = e2e.starrocks_rows(catpath["devservers"], f"SELECT DISTINCT seen FROM {NS}.full_t")
+    seen = e2e.starrocks_rows(catpath["devservers"], f"SELECT seen FROM {NS}.full_t WHERE id = 300")
     assert [r[0].isoformat(sep=" ", timespec="milliseconds") for r in seen] == ["2024-05-06 05:08:09.123"]
 
 
@@ -130,7 +131,7 @@ def change_source(state) -> None:
     state["next_id"] += 40
     for table in TABLES:
         sql(state["devservers"], f"INSERT INTO dbo.{table} (id, name, qty, seen) SELECT value, CONCAT(N'new ', value), "
-                                 f"1, SYSDATETIMEOFFSET() FROM GENERATE_SERIES({first}, {first + 39})")
+                                 f"1, NULL FROM GENERATE_SERIES({first}, {first + 39})")
         sql(state["devservers"], f"UPDATE dbo.{table} SET qty = qty + 100, name = N'updated' "
                                  f"WHERE id BETWEEN {first % 200 + 1} AND {first % 200 + 25}")
         sql(state["devservers"], f"DELETE FROM dbo.{table} WHERE id BETWEEN {first % 200 + 51} AND {first % 200 + 65}")

@@ -184,7 +184,7 @@ def test_the_documented_catalog_ddl_carries_no_keys():
                  '"enable_iceberg_metadata_cache" = "false"'):
         assert prop in ddl
     assert "access_key" not in ddl and "secret_key" not in ddl
-    assert catalog.session_statements(600) == ["SET time_zone = '+00:00'", "SET query_timeout = 600"]
+    assert catalog.session_statements() == ["SET time_zone = '+00:00'"]
 
 
 # --- the snapshot proof ------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_a_snapshot_that_moves_while_starrocks_reads_it_fails_the_load_and_drops
         CatalogPath().full_reload(_job(tmp_path, client))
     assert len(client.sessions) == 1  # the INSERT ran once, in a session reading timestamps as UTC
     session = client.sessions[0]
-    assert session[0] == "SET time_zone = '+00:00'" and session[2].startswith("INSERT INTO `d_dbo`.`t__load_run1`")
+    assert session[0] == "SET time_zone = '+00:00'" and session[1].startswith("INSERT INTO `d_dbo`.`t__load_run1`")
     assert client.dropped[-1] == "d_dbo.t__load_run1"  # the unproven staging table is not swapped in
     assert not isinstance(catalog.SnapshotMoved("x"), LoadPathError)  # transient: the retry redoes the load
 
