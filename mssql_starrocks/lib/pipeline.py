@@ -7,9 +7,10 @@
 2. to_iceberg: landing snapshot -> the Iceberg table in one commit (atomic overwrite, or MERGE
    by key with deletes) whose summary records the run id, the source row count and the state
    (watermark / change-tracking version) the rows reach.
-3. to_starrocks: the Iceberg snapshot -> StarRocks, by Stream Load from Spark: changed rows as
-   idempotent upserts/deletes with labels keyed by the snapshot, or a full reload into a
-   staging table swapped in atomically (see target/stream_load).
+3. to_starrocks: the Iceberg snapshot -> StarRocks: changed rows as idempotent upserts and
+   deletes by key, or a full reload into a staging table swapped in atomically; the table's
+   load path moves the rows (target/load_paths: Stream Load from Spark, or StarRocks reading
+   the snapshot itself through its Iceberg external catalog).
 
 Schema changes are checked against the targets before anything is read (see evolution).
 """
