@@ -213,11 +213,6 @@ class _Client:
         return []
 
 
-class _Spark:
-    def sql(self, statement):
-        assert statement.startswith("REFRESH TABLE ")
-
-
 def _job(tmp_path, client):
     from mssql_starrocks.lake.iceberg import Snapshot
     from mssql_starrocks.target.load_paths import LoadJob
@@ -225,18 +220,15 @@ def _job(tmp_path, client):
     plan = load_plans(write(tmp_path, "database: d\ntables:\n  - {schema: dbo, name: t, key_columns: [id], "
                                       "starrocks: {load_path: catalog}}\n"))[0]
     snapshot = Snapshot(7, None, "overwrite", {"total-records": "3"})
-    return LoadJob(spark=_Spark(), client=client, plan=plan, source="lake.`d_dbo`.`t`", landing="lake.`d_dbo`.`t__raw`",
+    return LoadJob(spark=None, client=client, plan=plan, source="lake.`d_dbo`.`t`", landing="lake.`d_dbo`.`t__raw`",
                    landing_name="t__raw", snapshot=snapshot, schema_plan=_schema(["id"]), run_id="run-1",
                    log=lambda message: None)
 
 
 def test_a_snapshot_that_moves_while_starrocks_reads_it_fails_the_load_and_drops_the_staging_table(
         tmp_path, monkeypatch):
-    from mssql_starrocks.lake.iceberg import Snapshot
-
     current = iter([7, 8])  # before the INSERT the snapshot loaded, after it a newer one
-    monkeypatch.setattr(catalog.ice, "current_snapshot",
-                        lambda spark, table: Snapshot(next(current), None, "append", {}))
+    monkeypatch.setattr(catalog.ice, "current_snapshot_id", lambda spark, table: next(current))
     client = _Client()
     with pytest.raises(catalog.SnapshotMoved, match=r"moved while StarRocks read it \(expected \(7,\), current \(8,\)\)"):
         CatalogPath().full_reload(_job(tmp_path, client))
@@ -248,9 +240,7 @@ def test_a_snapshot_that_moves_while_starrocks_reads_it_fails_the_load_and_drops
 
 
 def test_a_snapshot_already_moved_before_the_insert_writes_nothing(tmp_path, monkeypatch):
-    from mssql_starrocks.lake.iceberg import Snapshot
-
-    monkeypatch.setattr(catalog.ice, "current_snapshot", lambda spark, table: Snapshot(9, None, "append", {}))
+    monkeypatch.setattr(catalog.ice, "current_snapshot_id", lambda spark, table: 9)
     client = _Client()
     with pytest.raises(catalog.SnapshotMoved, match="moved before StarRocks read it"):
         CatalogPath().full_reload(_job(tmp_path, client))

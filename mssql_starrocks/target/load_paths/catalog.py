@@ -167,13 +167,9 @@ class CatalogPath(LoadPath):
     # --- proving the snapshot ----------------------------------------------------------------
     def _positions(self, job: LoadJob, with_landing: bool) -> tuple:
         """The current snapshot ids of the Iceberg table (and landing), read afresh through the
-        product's catalog (Spark's table cache refreshed first)."""
-        ids = []
-        for table in (job.source, job.landing) if with_landing else (job.source,):
-            job.spark.sql(f"REFRESH TABLE {table}")
-            snap = ice.current_snapshot(job.spark, table)
-            ids.append(snap.snapshot_id if snap else None)
-        return tuple(ids)
+        product's catalog."""
+        tables = (job.source, job.landing) if with_landing else (job.source,)
+        return tuple(ice.current_snapshot_id(job.spark, table) for table in tables)
 
     def _pinned(self, job: LoadJob, statements: list[str], landing_id: int | None) -> list[int]:
         """Run `statements` in one session, proving the snapshots StarRocks reads are the ones
@@ -220,7 +216,7 @@ class CatalogPath(LoadPath):
             return (f"{len(chain)} Iceberg commits since the snapshot StarRocks holds; through the catalog StarRocks "
                     "reads only the landing's current snapshot (no time travel before StarRocks 3.4)"), None
         raw_id = chain[0].summary.get(state.RAW_SNAPSHOT)
-        landing_now = self._positions(job, with_landing=True)[1]
+        landing_now = ice.current_snapshot_id(job.spark, job.landing)
         if raw_id is None or int(raw_id) != landing_now:
             return (f"the landing snapshot behind the delta ({raw_id}) is no longer the landing's current one "
                     f"({landing_now})"), None
