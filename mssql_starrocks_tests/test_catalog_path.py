@@ -58,9 +58,6 @@ def catpath(devservers, tmp_path_factory, spark):
     e2e.starrocks_rows(devservers, catalog_path.catalog_ddl(CATALOG, devservers["AWS_REGION"]))
     tables_file = work / "tables.yaml"
     tables_file.write_text(TABLES_YAML)
-    system = spark.sparkContext._jvm.java.lang.System
-    system.setProperty("aws.accessKeyId", devservers["AWS_ACCESS_KEY_ID"])
-    system.setProperty("aws.secretAccessKey", devservers["AWS_SECRET_ACCESS_KEY"])
     env = e2e.product_env(devservers, work, tables_file, ICEBERG_CATALOG_TYPE="glue",
                           ICEBERG_WAREHOUSE=devservers["GLUE_WAREHOUSE"], ICEBERG_SPARK_CATALOG_NAME="catpath",
                           ICEBERG_LOCAL_DIR=str(work / "local"), STARROCKS_ICEBERG_CATALOG=CATALOG)
@@ -68,12 +65,9 @@ def catpath(devservers, tmp_path_factory, spark):
         defs = e2e.load_definitions()
     state = {"env": env, "defs": defs, "instance": dg.DagsterInstance.ephemeral(), "devservers": devservers,
              "next_id": 301}
-    try:
+    with e2e.jvm_aws_keys(spark, devservers):
         state["first"] = run(state, "*")
         yield state
-    finally:
-        system.clearProperty("aws.accessKeyId")
-        system.clearProperty("aws.secretAccessKey")
 
 
 def run(state, selection: str, env: dict | None = None):
