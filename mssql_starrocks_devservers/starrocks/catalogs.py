@@ -163,11 +163,6 @@ class LoadedTable:
     unreadable: dict[str, str]  # column -> why the stand-in cannot read it
     loaded_at: float = field(default_factory=time.monotonic)
 
-    @property
-    def snapshot_id(self) -> int | None:
-        snapshot = self.table.current_snapshot()
-        return snapshot.snapshot_id if snapshot else None
-
     def arrow(self, time_zone: str):
         """The rows of the current snapshot (delete files applied), typed as StarRocks reads them."""
         import pyarrow as pa
@@ -188,12 +183,17 @@ class LoadedTable:
                 # TIMESTAMPTZ is DATETIME in the session's time zone.
                 col = pc.local_timestamp(col.cast(pa.timestamp("us", tz=_zone(time_zone))))
             elif isinstance(col.type, pa.ExtensionType) or pa.types.is_fixed_size_binary(col.type):
-                values = col.to_pylist()  # UUID: its canonical text
-                col = pa.array([None if v is None else str(uuid.UUID(bytes=bytes(v)) if not isinstance(v, uuid.UUID)
-                                                           else v) for v in values], pa.string())
+                col = pa.array([_uuid_text(v) for v in col.to_pylist()], pa.string())  # UUID: VARCHAR
             columns.append(col)
             names.append(name)
         return pa.table(columns, names=names) if names else data
+
+
+def _uuid_text(value) -> str | None:
+    """A UUID as its canonical text (pyarrow gives uuid.UUID or its 16 bytes)."""
+    if value is None:
+        return None
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=bytes(value)))
 
 
 def _zone(time_zone: str) -> str:

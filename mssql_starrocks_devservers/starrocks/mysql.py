@@ -46,6 +46,7 @@ QNAME = rf"({NAME})(?:\s*\.\s*({NAME}))?"
 # [catalog.][db.]table: three groups, the first always set.
 QNAME3 = rf"({NAME})(?:\s*\.\s*({NAME}))?(?:\s*\.\s*({NAME}))?"
 # Time travel on Iceberg tables: StarRocks 3.4.0+ ("Feature Support: Data Lake Analytics"); 3.3's parser has none.
+_STRING_LITERAL = re.compile(r"'(?:\\.|''|[^'\\])*'|\"(?:\\.|\"\"|[^\"\\])*\"", re.S)
 TIME_TRAVEL = re.compile(r"\bFOR\s+(?:VERSION|TIMESTAMP|SYSTEM_TIME|SYSTEM_VERSION)\s+AS\s+OF\b", re.I)
 
 
@@ -449,6 +450,15 @@ def _check_dml(tree: exp.Expression, table: TableDef, verb: str) -> None:
                           f"or storage model is not duplicate or column type is float or double.", 1064)
 
 
+def _show_tables(db: str, names: list[str], full: bool, like: str | None):
+    """SHOW [FULL] TABLES' result: FULL adds the table type, as MySQL and StarRocks answer it."""
+    pattern = _like(like)
+    names = [n for n in names if pattern.match(n)]
+    if full:
+        return [[n, "BASE TABLE"] for n in names], [f"Tables_in_{db}", "Table_type"]
+    return [[n] for n in names], [f"Tables_in_{db}"]
+
+
 def _check_readable(tree: exp.Expression, unreadable: dict[str, str]) -> None:
     """A statement reading an Iceberg column the stand-in cannot read (ARRAY/MAP/STRUCT, TIME, FIXED) fails
     loudly, also through `*` (the registered snapshot leaves those columns out)."""
@@ -558,6 +568,10 @@ class StarRocksSession(Session):
             handled = self._catalog_statement(sql)
             if handled is not None:
                 return handled
+        if first in ("CREATE", "DROP") and self.catalog != DEFAULT_CATALOG and re.match(
+                r"(CREATE|DROP)\s+(DATABASE|SCHEMA|TABLE)\b", sql, re.I):
+            raise unsupported(f"{' '.join(sql.split()[:2]).upper()} in external catalog {self.catalog} (the stand-in "
+                              "only reads external catalogs)")
         if first == "CREATE" and re.match(r"CREATE\s+(DATABASE|SCHEMA)", sql, re.I):
             m = re.match(rf"CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?({NAME})", sql, re.I)
             self.engine.create_database(unq(m.group(2)), bool(m.group(1)))
@@ -569,6 +583,10 @@ class StarRocksSession(Session):
         if first == "CREATE" and re.match(r"CREATE\s+(EXTERNAL\s+)?TABLE", sql, re.I):
             if re.match(r"CREATE\s+EXTERNAL", sql, re.I):
                 raise SrError(not_supported(sql), NOT_SUPPORTED_CODE)
+            three = re.match(rf"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{QNAME3}", sql, re.I)
+            if three and three.group(3):
+                self._qualify(three.group(1), three.group(2), three.group(3), "CREATE TABLE")
+                sql = sql[:three.start(1)] + sql[three.end(1):].lstrip()[1:].lstrip()  # default_catalog. dropped
             table, if_not_exists, like = parse_create_table(sql, self.database)
             self.engine.require_database(table.database)
             if like:
@@ -686,8 +704,17 @@ class StarRocksSession(Session):
         db, name = self._qualify(m.group(2), m.group(3), m.group(4), f"INSERT {m.group(1).upper()}")
         table = self.engine.require_table(db, name)
         rest = m.group(5).strip()
-        if re.match(r"(WITH\s+LABEL|PARTITION|TEMPORARY\s+PARTITION|BY\s+NAME|PROPERTIES)\b", rest, re.I):
+        if re.match(r"(PARTITION|TEMPORARY\s+PARTITION|BY\s+NAME|PROPERTIES)\b", rest, re.I):
             raise SrError(not_supported(f"INSERT {m.group(1)} ... {rest[:30]}"), NOT_SUPPORTED_CODE)
+        label = None
+        lm = re.match(rf"WITH\s+LABEL\s+({NAME})\s*", rest, re.I)
+        if lm:  # the load's label, unique in the database: a label already used refuses the INSERT
+            label, rest = unq(lm.group(1)), rest[lm.end():]
+            if len(label) > loading.MAX_LABEL_LENGTH:
+                raise SrError(f"Getting analyzing error. Detail message: Label format error: a label cannot exceed "
+                              f"{loading.MAX_LABEL_LENGTH} characters, got {len(label)}.", 1064)
+            if self.engine.label_state(db, label) is not None:
+                raise SrError(f"Label [{label}] has already been used.", 5025)
         columns = [c.name for c in table.columns]
         if rest.startswith("("):
             end = _matching_paren(rest, 0)
@@ -713,19 +740,24 @@ class StarRocksSession(Session):
         if outcome.filtered:
             raise SrError(f"Insert has filtered data in strict mode. {outcome.errors[0] if outcome.errors else ''}",
                           5025)
-        loading.commit(self.engine, table, converted, ops, label=None, txn_id=self.engine.next_txn_id(),
+        loading.commit(self.engine, table, converted, ops, label=label, txn_id=self.engine.next_txn_id(),
                        overwrite=overwrite)
         return Affected(len(records))
 
     def _translate(self, sql: str, conn) -> tuple[str, list[str]]:
         """The statement in DuckDB's SQL, and the views registered on `conn` for the external catalogs'
         tables it reads (the caller unregisters them once the statement ran)."""
-        time_travel = TIME_TRAVEL.search(sql)
+        masked = _STRING_LITERAL.sub(lambda lit: "'" + " " * (len(lit.group(0)) - 2) + "'", sql)
+        time_travel = TIME_TRAVEL.search(masked)
         if time_travel:  # added in 3.4.0: a syntax error for 3.3's parser, at FOR
-            raise syntax_error(sql[time_travel.start():], "FOR")
+            at = time_travel.start()
+            line, column = masked.count("\n", 0, at) + 1, at - (masked.rfind("\n", 0, at) + 1)
+            raise SrError(f"Getting syntax error at line {line}, column {column}. Detail message: Unexpected input "
+                          f"'{sql[at:at + 3]}'.", 1064)
         tree = sqlglot.parse_one(sql, read="starrocks")
         views: list[str] = []
         unreadable: dict[str, str] = {}
+        snapshots: dict[tuple[str, str, str], Any] = {}  # one snapshot per table for the whole statement
         try:
             for table in list(tree.find_all(exp.Table)):
                 catalog_node, db = table.args.get("catalog"), table.args.get("db")
@@ -734,8 +766,10 @@ class StarRocksSession(Session):
                                                            table.name)
                 else:
                     catalog, db_name, name = DEFAULT_CATALOG, (db.name if db is not None else self.database), table.name
+                if catalog != DEFAULT_CATALOG and db_name.lower() == "information_schema":
+                    raise unsupported(f"information_schema of external catalog {catalog}")
                 if catalog != DEFAULT_CATALOG:
-                    views.append(self._read_external(table, catalog, db_name, name, conn, unreadable))
+                    views.append(self._read_external(table, (catalog, db_name, name), conn, unreadable, snapshots))
                     continue
                 if db_name is None:
                     raise SrError("No database selected", 1046)
@@ -758,14 +792,18 @@ class StarRocksSession(Session):
                 func.replace(exp.Literal.string(f"{RELEASE}-{COMMIT}"))
         return tree.sql(dialect="duckdb"), views
 
-    def _read_external(self, table: exp.Table, catalog: str, db: str, name: str, conn,
-                       unreadable: dict[str, str]) -> str:
-        """Register the Iceberg table's current snapshot on `conn` and point `table` at it; returns the view."""
-        loaded = self.catalogs.load(catalog, db, name)
+    def _read_external(self, table: exp.Table, key: tuple[str, str, str], conn, unreadable: dict[str, str],
+                       snapshots: dict) -> str:
+        """Register the Iceberg table's current snapshot on `conn` and point `table` at it; returns the view.
+        A table named twice in one statement is read at one snapshot (`snapshots`)."""
+        if key not in snapshots:
+            loaded = self.catalogs.load(*key)
+            snapshots[key] = (loaded, loaded.arrow(str(self.variables.get("time_zone") or "UTC")))
+        loaded, data = snapshots[key]
         view = f"__iceberg_{uuid.uuid4().hex[:16]}"
-        conn.register(view, loaded.arrow(str(self.variables.get("time_zone") or "UTC")))
+        conn.register(view, data)
         unreadable.update({c.lower(): why for c, why in loaded.unreadable.items()})
-        alias = table.alias or name
+        alias = table.alias or key[2]
         table.replace(exp.Table(this=exp.to_identifier(view, quoted=True),
                                 alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))))
         return view
@@ -911,11 +949,7 @@ class StarRocksSession(Session):
         if m:
             catalog = unq(m.group(1)) if m.group(1) else self.catalog
             if catalog == DEFAULT_CATALOG:
-                if m.group(1):
-                    pattern = _like(m.group(2))
-                    return ([[d] for d in ["information_schema"] + self.engine.databases() if pattern.match(d)],
-                            ["Database"])
-                return None
+                return None  # the internal catalog's SHOW DATABASES [FROM default_catalog], below
             pattern = _like(m.group(2))
             names = ["information_schema"] + self.catalogs.databases(catalog)
             return [[d] for d in names if pattern.match(d)], ["Database"]
@@ -927,21 +961,12 @@ class StarRocksSession(Session):
             else:
                 catalog, db = self.catalog, unq(m.group(2)) if m.group(2) else self.database
             if catalog == DEFAULT_CATALOG:
-                if not m.group(3):
-                    return None
-                self.engine.require_database(db)
-                names = [t.name for t in self.engine.tables(db)]
-            else:
-                if not self.catalogs.exists(catalog):
-                    raise unknown_catalog(catalog)
-                if not db:
-                    raise SrError("No database selected", 1046)
-                names = self.catalogs.tables(catalog, db)
-            pattern = _like(m.group(4))
-            names = [n for n in names if pattern.match(n)]
-            if m.group(1):
-                return [[n, "BASE TABLE"] for n in names], [f"Tables_in_{db}", "Table_type"]
-            return [[n] for n in names], [f"Tables_in_{db}"]
+                return None  # the internal catalog's SHOW TABLES [FROM [default_catalog.]db], below
+            if not self.catalogs.exists(catalog):
+                raise unknown_catalog(catalog)
+            if not db:
+                raise SrError("No database selected", 1046)
+            return _show_tables(db, self.catalogs.tables(catalog, db), bool(m.group(1)), m.group(4))
         return None
 
     def _describe_external(self, catalog: str, db: str, name: str):
@@ -963,19 +988,17 @@ class StarRocksSession(Session):
         shown = self._show_catalogs(sql)
         if shown is not None:
             return shown
-        m = re.match(r"SHOW\s+(?:DATABASES|SCHEMAS)\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        m = re.match(rf"SHOW\s+(?:DATABASES|SCHEMAS)(?:\s+(?:FROM|IN)\s+{DEFAULT_CATALOG})?\s*(?:LIKE\s+'([^']*)')?\s*$",
+                     sql, re.I)
         if m:
             pattern = _like(m.group(1))
             return [[d] for d in ["information_schema"] + self.engine.databases() if pattern.match(d)], ["Database"]
-        m = re.match(rf"SHOW\s+(FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+({NAME}))?\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        m = re.match(rf"SHOW\s+(FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+(?:{DEFAULT_CATALOG}\s*\.\s*)?({NAME}))?"
+                     r"\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
         if m:
             db = unq(m.group(2)) if m.group(2) else self.engine.require_database(self.database)
             self.engine.require_database(db)
-            pattern = _like(m.group(3))
-            names = [t.name for t in self.engine.tables(db) if pattern.match(t.name)]
-            if m.group(1):  # FULL adds the table type, as MySQL and StarRocks answer it
-                return [[n, "BASE TABLE"] for n in names], [f"Tables_in_{db}", "Table_type"]
-            return [[n] for n in names], [f"Tables_in_{db}"]
+            return _show_tables(db, [t.name for t in self.engine.tables(db)], bool(m.group(1)), m.group(3))
         m = re.match(rf"SHOW\s+CREATE\s+TABLE\s+{QNAME3}\s*$", sql, re.I)
         if m:
             db, name = self._qualify(m.group(1), m.group(2), m.group(3), "SHOW CREATE TABLE")

@@ -13,8 +13,10 @@ import uuid
 import pyarrow as pa
 import pymysql
 import pytest
+import requests
 
-from mssql_starrocks_tests.devservers.conformance.starrocks_client import connect
+from mssql_starrocks_tests import e2e
+from mssql_starrocks_tests.devservers.conformance.starrocks_client import auth, connect
 
 D = "https://docs.starrocks.io/docs"
 ICEBERG = f"{D}/data_source/catalog/iceberg/iceberg_catalog/"
@@ -28,27 +30,11 @@ DROP = f"{CATALOG_SQL}/DROP_CATALOG/"
 INSERT = f"{D}/sql-reference/sql-statements/loading_unloading/INSERT/"
 DELETE = f"{D}/sql-reference/sql-statements/table_bucket_part_index/DELETE/"
 REFRESH = f"{D}/sql-reference/sql-statements/table_bucket_part_index/REFRESH_EXTERNAL_TABLE/"
-ERRORS = f"{D}/sql-reference/error_code/"
+ERRORS = f"{D}/sql-reference/Error_code/"
 
 LAKE_DB = "cf_lake_" + uuid.uuid4().hex[:6]  # Glue databases outlive a StarRocks stand-in's data
 NATIVE_DB = "cf_sr_catalog"
 CAT = "lake"
-
-
-def glue_catalog(devservers):
-    from pyiceberg.catalog.glue import GlueCatalog
-
-    endpoint = devservers["AWS_ENDPOINT_URL"]
-    return GlueCatalog("writer", **{
-        "glue.endpoint": endpoint, "glue.region": devservers["AWS_REGION"],
-        "glue.access-key-id": devservers["AWS_ACCESS_KEY_ID"],
-        "glue.secret-access-key": devservers["AWS_SECRET_ACCESS_KEY"],
-        "s3.endpoint": endpoint, "s3.region": devservers["AWS_REGION"],
-        "s3.access-key-id": devservers["AWS_ACCESS_KEY_ID"],
-        "s3.secret-access-key": devservers["AWS_SECRET_ACCESS_KEY"],
-        "s3.force-virtual-addressing": "false",
-        "warehouse": devservers["GLUE_WAREHOUSE"],
-    })
 
 
 def catalog_ddl(devservers, name: str = CAT, **overrides: str) -> str:
@@ -83,7 +69,7 @@ ORDERS = pa.table({
 @pytest.fixture(scope="module")
 def lake(devservers):
     """A Glue database with `orders` (three rows) and `gone` (keys to delete), written by pyiceberg."""
-    writer = glue_catalog(devservers)
+    writer = e2e.pyiceberg_glue_catalog(devservers, "writer", warehouse=devservers["GLUE_WAREHOUSE"])
     writer.create_namespace(LAKE_DB)
     orders = writer.create_table(f"{LAKE_DB}.orders", schema=ORDERS.schema)
     orders.append(ORDERS)
@@ -126,6 +112,20 @@ def test_show_catalogs_lists_the_internal_and_the_iceberg_catalog(cur):
     assert [d[0] for d in cur.description] == ["Catalog", "Type", "Comment"]
 
 
+@pytest.mark.doc(ICEBERG)
+def test_the_instance_profile_ddl_of_the_docs_reads_through_the_standins_aws(cur):
+    """No endpoint and no key in the DDL: a real FE reaches AWS with its instance profile; the
+    stand-in reaches the S3 + Glue stand-in it was started with."""
+    cur.execute("DROP CATALOG IF EXISTS lake_profile")
+    cur.execute('CREATE EXTERNAL CATALOG lake_profile PROPERTIES ("type" = "iceberg", "iceberg.catalog.type" = "glue", '
+                '"aws.glue.use_instance_profile" = "true", "aws.glue.region" = "us-east-1", '
+                '"aws.s3.use_instance_profile" = "true", "aws.s3.region" = "us-east-1")')
+    try:
+        assert rows(cur, f"SELECT count(*) FROM lake_profile.{LAKE_DB}.orders") == [(3,)]
+    finally:
+        cur.execute("DROP CATALOG lake_profile")
+
+
 @pytest.mark.doc(SHOW_CREATE)
 def test_show_create_catalog_anonymises_the_credentials(cur, devservers):
     [(name, ddl)] = rows(cur, f"SHOW CREATE CATALOG {CAT}")
@@ -150,6 +150,9 @@ def test_show_databases_and_tables_of_the_catalog(cur):
     assert ("information_schema",) in rows(cur, f"SHOW DATABASES FROM {CAT}")
     assert rows(cur, f"SHOW TABLES FROM {CAT}.{LAKE_DB}") == [("gone",), ("orders",)]
     assert cur.description[0][0] == f"Tables_in_{LAKE_DB}"
+    assert (NATIVE_DB,) in rows(cur, "SHOW DATABASES FROM default_catalog")
+    assert (LAKE_DB,) not in rows(cur, "SHOW DATABASES FROM default_catalog")
+    assert rows(cur, f"SHOW TABLES FROM default_catalog.{NATIVE_DB}") == rows(cur, f"SHOW TABLES FROM {NATIVE_DB}")
 
 
 @pytest.mark.doc(ICEBERG)
@@ -159,6 +162,24 @@ def test_desc_maps_iceberg_types_to_starrocks_types(cur):
         "id": ("bigint(20)", "YES"), "name": ("varchar(1048576)", "YES"), "amount": ("decimal(10,2)", "YES"),
         "qty": ("int(11)", "YES"), "ratio": ("double", "YES"), "flag": ("boolean", "YES"), "day": ("date", "YES"),
         "created": ("datetime", "YES"), "created_tz": ("datetime", "YES"), "payload": ("varbinary(1048576)", "YES")}
+
+
+@pytest.mark.doc(ICEBERG)
+def test_uuid_is_read_as_text_and_columns_starrocks_cannot_read_fail_loudly(cur, lake):
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField, TimeType, UUIDType
+
+    odd = lake.create_table(f"{LAKE_DB}.odd", schema=Schema(
+        NestedField(1, "id", LongType()), NestedField(2, "u", UUIDType()), NestedField(3, "t", TimeType())))
+    key = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    odd.append(pa.table({"id": pa.array([1], pa.int64()), "u": pa.array([key.bytes], pa.binary(16)),
+                         "t": pa.array([dt.time(12, 30)], pa.time64("us"))}, schema=odd.schema().as_arrow()))
+    described = {r[0]: r[1] for r in rows(cur, f"DESC {CAT}.{LAKE_DB}.odd")}
+    assert described == {"id": "bigint(20)", "u": "varchar(1048576)", "t": "unknown"}
+    assert rows(cur, f"SELECT id, u FROM {CAT}.{LAKE_DB}.odd") == [(1, str(key))]
+    for sql in (f"SELECT t FROM {CAT}.{LAKE_DB}.odd", f"SELECT * FROM {CAT}.{LAKE_DB}.odd"):
+        code, message = error_of(cur, sql)
+        assert code == 1235 and message.startswith("not supported by the stand-in: ") and "column t" in message
 
 
 @pytest.mark.doc(ICEBERG)
@@ -174,18 +195,25 @@ def test_select_with_a_three_part_name_reads_the_current_snapshot(cur):
         (2, decimal.Decimal("-2.25"))]
 
 
+@pytest.mark.doc(ICEBERG)
+def test_a_table_named_twice_in_one_statement_is_read_once(cur):
+    assert rows(cur, f"SELECT a.id, b.id FROM {CAT}.{LAKE_DB}.gone a JOIN {CAT}.{LAKE_DB}.gone b "
+                     "ON a.id + 1 = b.id ORDER BY a.id") == [(2, 3)]
+
+
 @pytest.mark.doc(SET_CATALOG)
 def test_set_catalog_then_use_resolves_unqualified_names_in_the_catalog(cur):
     cur.execute(f"SET CATALOG {CAT}")
     try:
         cur.execute(f"USE {LAKE_DB}")
         assert rows(cur, "SELECT count(*) FROM orders") == [(3,)]
-        assert rows(cur, "SHOW TABLES") == [("gone",), ("orders",)]
+        assert {("gone",), ("orders",)} <= set(rows(cur, "SHOW TABLES"))
         assert (LAKE_DB,) in rows(cur, "SHOW DATABASES")
     finally:
         cur.execute("SET CATALOG default_catalog")
-    cur.execute(f"USE {NATIVE_DB}")
-    assert rows(cur, "SHOW TABLES") == [(t,) for t in sorted(r[0] for r in rows(cur, "SHOW TABLES"))]
+    cur.execute(f"USE {NATIVE_DB}")  # back in default_catalog: `orders` is no internal table
+    code, message = error_of(cur, "SELECT count(*) FROM orders")
+    assert code == 1051 and f"Unknown table '{NATIVE_DB}.orders'" in message
 
 
 @pytest.mark.doc(ICEBERG)
@@ -217,12 +245,27 @@ def test_insert_into_a_primary_key_table_select_from_the_catalog_upserts(cur):
 
 
 @pytest.mark.doc(INSERT)
+def test_insert_with_label_from_the_catalog_is_not_applied_twice(cur, devservers):
+    cur.execute(f"USE {NATIVE_DB}")
+    cur.execute("DROP TABLE IF EXISTS labelled")
+    cur.execute("CREATE TABLE labelled (id BIGINT NOT NULL) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)")
+    label = "catalog_load_" + uuid.uuid4().hex[:8]
+    insert = f"INSERT INTO labelled WITH LABEL {label} SELECT id FROM {CAT}.{LAKE_DB}.gone"
+    assert cur.execute(insert) == 2
+    assert error_of(cur, insert) == (5025, f"Label [{label}] has already been used.")
+    assert rows(cur, "SELECT id FROM labelled ORDER BY id") == [(2,), (3,)]  # a duplicate-key table: not doubled
+    state = requests.get(f"http://{devservers['STARROCKS_HOST']}:{devservers['STARROCKS_HTTP_PORT']}/api/{NATIVE_DB}"
+                         f"/get_load_state?label={label}", auth=auth(devservers), timeout=10).json()
+    assert state["state"] == "VISIBLE"
+
+
+@pytest.mark.doc(INSERT)
 def test_full_load_into_a_staging_table_then_swap(cur):
     cur.execute(f"USE {NATIVE_DB}")
     for name in ("full_live", "full_stage"):
-        cur.execute(f"DROP TABLE IF EXISTS {name}")
-        cur.execute(f"CREATE TABLE {name} (id BIGINT NOT NULL, created DATETIME) PRIMARY KEY(id) "
-                    "DISTRIBUTED BY HASH(id)")
+        cur.execute(f"DROP TABLE IF EXISTS default_catalog.{NATIVE_DB}.{name}")
+        cur.execute(f"CREATE TABLE default_catalog.{NATIVE_DB}.{name} (id BIGINT NOT NULL, created DATETIME) "
+                    "PRIMARY KEY(id) DISTRIBUTED BY HASH(id)")
     cur.execute("INSERT INTO full_live VALUES (100, NULL)")
     cur.execute(f"INSERT INTO default_catalog.{NATIVE_DB}.full_stage SELECT id, created "
                 f"FROM {CAT}.{LAKE_DB}.orders")
@@ -286,8 +329,12 @@ def test_a_catalog_without_the_table_cache_sees_every_commit(cur, lake, devserve
 @pytest.mark.doc(FEATURES)
 def test_time_travel_is_a_syntax_error_in_3_3(cur, lake):
     snapshot = lake.load_table(f"{LAKE_DB}.orders").current_snapshot().snapshot_id
-    code, message = error_of(cur, f"SELECT count(*) FROM {CAT}.{LAKE_DB}.orders FOR VERSION AS OF {snapshot}")
-    assert code == 1064 and "Unexpected input 'FOR'" in message
+    sql = f"SELECT count(*) FROM {CAT}.{LAKE_DB}.orders FOR VERSION AS OF {snapshot}"
+    assert error_of(cur, sql) == (1064, f"Getting syntax error at line 1, column {sql.index('FOR')}. Detail message: "
+                                        "Unexpected input 'FOR'.")
+    code, message = error_of(cur, f"SELECT count(*) FROM {CAT}.{LAKE_DB}.orders\nfor timestamp as of '2024-01-01'")
+    assert code == 1064 and "line 2, column 0" in message and "Unexpected input 'for'" in message
+    assert rows(cur, f"SELECT count(*) FROM {CAT}.{LAKE_DB}.orders WHERE name <> 'for version as of 1'") == [(2,)]
 
 
 @pytest.mark.doc(ERRORS)
@@ -297,6 +344,8 @@ def test_unknown_catalog_database_and_table(cur):
     code, message = error_of(cur, f"SELECT * FROM {CAT}.{LAKE_DB}.no_such_table")
     assert code == 1051 and f"Unknown table '{CAT}.{LAKE_DB}.no_such_table'" in message
     assert error_of(cur, f"SHOW TABLES FROM {CAT}.no_such_db") == (1049, "Unknown database 'no_such_db'")
+    code, message = error_of(cur, f"SELECT * FROM {CAT}.information_schema.tables")
+    assert code == 1235 and message == f"not supported by the stand-in: information_schema of external catalog {CAT}"
 
 
 @pytest.mark.doc(ICEBERG)
@@ -343,6 +392,15 @@ def test_writing_into_an_iceberg_catalog_table_is_refused_loudly(cur):
     assert code == 1235 and message.startswith("not supported by the stand-in: INSERT INTO")
     code, message = error_of(cur, f"DELETE FROM {CAT}.{LAKE_DB}.gone WHERE id = 2")
     assert code == 1235 and "not supported by the stand-in" in message
+    code, message = error_of(cur, f"CREATE TABLE {CAT}.{LAKE_DB}.made (id BIGINT)")
+    assert code == 1235 and "not supported by the stand-in: CREATE TABLE" in message
+    cur.execute(f"USE {CAT}.{LAKE_DB}")
+    try:
+        code, message = error_of(cur, "CREATE TABLE made (id BIGINT)")
+        assert code == 1235 and "not supported by the stand-in: CREATE TABLE in external catalog lake" in message
+    finally:
+        cur.execute(f"USE default_catalog.{NATIVE_DB}")
+    assert ("orders",) in rows(cur, f"SHOW TABLES FROM {CAT}.{LAKE_DB}")
 
 
 @pytest.mark.doc(DROP)
