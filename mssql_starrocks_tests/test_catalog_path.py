@@ -171,6 +171,16 @@ def test_a_missing_external_catalog_fails_before_anything_is_written_with_one_me
     assert retries(result) == 0  # permanent: not retried
     assert sorted(e2e.starrocks_rows(devservers, f"SELECT id, name, qty FROM {NS}.full_t")) == before
     assert sorted(r[0] for r in e2e.starrocks_rows(devservers, f"SHOW TABLES FROM {NS}")) == tables_before
+    # A catalog that caches Iceberg metadata (the default) is refused the same way.
+    cached = catalog_path.catalog_ddl("lake_cached", devservers["AWS_REGION"]).replace(
+        ', "enable_iceberg_metadata_cache" = "false"', "")
+    e2e.starrocks_rows(devservers, "DROP CATALOG IF EXISTS lake_cached")
+    e2e.starrocks_rows(devservers, cached)
+    result = run(catpath, f"starrocks/{DB}/dbo/full_t", env={"STARROCKS_ICEBERG_CATALOG": "lake_cached"})
+    message = step_failures(result)[0]
+    assert "StarRocks' external catalog lake_cached caches Iceberg metadata" in message, message
+    assert "Nothing was written to StarRocks [starrocks load]" in message and retries(result) == 0
+    assert sorted(e2e.starrocks_rows(devservers, f"SELECT id, name, qty FROM {NS}.full_t")) == before
     # With the catalog named again the table converges.
     result = run(catpath, f"raw/{DB}/dbo/full_t*")
     assert result.success, step_failures(result)

@@ -18,12 +18,14 @@ StarRocks 3.3 has no time travel for Iceberg (`FOR VERSION AS OF` arrives in 3.4
 table's current snapshot. So the product proves the snapshot did not move: the Iceberg table's
 (and landing's) current snapshot id, read through the product's own catalog, must be the one
 being loaded before and after the statements; otherwise the load fails and its retry redoes
-it. StarRocks caches Iceberg metadata: row counts StarRocks sees are compared with the
-snapshot's before a delta, and the catalog is best created with `enable_iceberg_metadata_cache`
-false (README: Choosing the load path).
+it. StarRocks caches Iceberg metadata (its snapshot pointer) by default: a catalog without
+`"enable_iceberg_metadata_cache" = "false"` is refused (SHOW CREATE CATALOG), and row counts
+StarRocks sees are compared with the snapshots' before a delta (README: Choosing the load path).
 """
 
 from __future__ import annotations
+
+import re
 
 from mssql_starrocks.lake import iceberg as ice
 from mssql_starrocks.lake import state
@@ -39,6 +41,14 @@ CATALOG_SETTING = "STARROCKS_ICEBERG_CATALOG"
 
 class ExternalCatalogMissing(RuntimeError):
     """StarRocks does not see the Iceberg table through its external catalog (no retry fixes it)."""
+
+
+class CatalogCachesMetadata(LoadPathError):
+    """The external catalog caches Iceberg metadata, so what StarRocks reads is not provably the
+    committed snapshot (a setting of the catalog: no retry fixes it)."""
+
+
+_NO_METADATA_CACHE = re.compile(r'"enable_iceberg_metadata_cache"\s*=\s*"false"', re.I)
 
 
 class SnapshotMoved(RuntimeError):
@@ -113,14 +123,29 @@ def visible_tables(client: StarRocksClient, catalog: str, database: str) -> list
         raise ExternalCatalogMissing(f"StarRocks cannot list database {database} of catalog {catalog}: {exc}") from None
 
 
+def refuse_cached_metadata(client: StarRocksClient, catalog: str) -> None:
+    """Refuse a catalog that caches Iceberg metadata: StarRocks could then read a snapshot older
+    than the one just committed (its snapshot pointer is cached), with nothing to tell."""
+    rows = client.execute(f"SHOW CREATE CATALOG {q(catalog)}")
+    ddl = " ".join(str(v) for row in rows for v in row)
+    if not _NO_METADATA_CACHE.search(ddl):
+        raise CatalogCachesMetadata(
+            f"StarRocks' external catalog {catalog} caches Iceberg metadata (SHOW CREATE CATALOG has no "
+            '"enable_iceberg_metadata_cache" = "false"), so StarRocks could read an older snapshot than the one '
+            "committed. The StarRocks administrator re-creates it with that property (DROP CATALOG, then "
+            f"{catalog_ddl(catalog, None)}); or use starrocks.load_path stream_load")
+
+
 def describe_catalog(client: StarRocksClient, catalog: str) -> str:
-    """One line for `mssql-starrocks check`: StarRocks sees the catalog and how many databases."""
+    """One line for `mssql-starrocks check`: StarRocks sees the catalog, reads its metadata fresh,
+    and how many databases it lists."""
     catalogs = [str(r[0]) for r in client.execute("SHOW CATALOGS")]
     if catalog not in catalogs:
         raise ExternalCatalogMissing(f"StarRocks has no catalog {catalog} (it has: {', '.join(catalogs)}); "
                                      f"create it ({catalog_ddl(catalog, None)}) or correct {CATALOG_SETTING}")
+    refuse_cached_metadata(client, catalog)
     databases = client.execute(f"SHOW DATABASES FROM {q(catalog)}")
-    return f"StarRocks sees external catalog {catalog} ({len(databases)} database(s))"
+    return f"StarRocks sees external catalog {catalog} ({len(databases)} database(s), metadata read fresh)"
 
 
 class CatalogPath(LoadPath):
@@ -149,6 +174,9 @@ class CatalogPath(LoadPath):
             if missing:
                 raise ExternalCatalogMissing(f"SHOW TABLES FROM {catalog}.{job.database} does not list "
                                              f"{', '.join(missing)}")
+            refuse_cached_metadata(job.client, catalog)
+        except CatalogCachesMetadata as exc:
+            raise CatalogCachesMetadata(f"{job.plan.source_label}: {exc}. Nothing was written to StarRocks") from None
         except ExternalCatalogMissing as exc:
             raise ExternalCatalogMissing(
                 f"{job.plan.source_label}: StarRocks cannot read Iceberg table(s) "
