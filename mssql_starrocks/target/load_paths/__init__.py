@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mssql_starrocks.lib.config import tables_file_path
 from mssql_starrocks.target.load_paths.base import LoadJob, LoadPath, LoadPathError
 from mssql_starrocks.target.load_paths.catalog import CatalogPath
 from mssql_starrocks.target.load_paths.stream_load import StreamLoadPath
@@ -22,7 +23,7 @@ def refuse_unusable(plans, *, iceberg_catalog_type: str, starrocks_catalog: str 
         why = path.refusal(iceberg_catalog_type=iceberg_catalog_type, starrocks_catalog=starrocks_catalog) \
             if users else None
         if why:
-            where = users[0].tables_file or "the tables file"
+            where = users[0].tables_file or tables_file_path()
             problems.append(f"{where}: table(s) {', '.join(p.spec.qualified for p in users)} have "
                             f"starrocks.load_path {path.name}, but {why}")
     if problems:
