@@ -32,6 +32,10 @@ def test_benchmark_small_run(tmp_path):
     for label in ("extract", "iceberg", "starrocks", "end-to-end", "drain, 1 connection",
                   "stream load, json, 1 at a time", "peak memory of the Spark driver"):
         assert label in proc.stdout, label
+    # The catalog load path ran (it verifies its row count too) and its product-side CPU is printed.
+    assert "(c) catalog: " in proc.stdout and "catalog s" in proc.stdout
+    assert re.search(r"product-side CPU seconds on the StarRocks hop .*: seed \d+\.\d\d, ours \d+\.\d\d, "
+                     r"catalog \d+\.\d\d; catalog / Stream Load = \d+\.\d\d", proc.stdout), proc.stdout[-3000:]
     assert out.exists()
 
 

@@ -133,6 +133,12 @@ def check() -> None:
         line(True, "StarRocks (HTTP)", _check_stream_load_endpoint(sr.settings))
     except Exception as exc:  # noqa: BLE001
         line(False, "StarRocks (HTTP)", str(exc))
+    catalog_users = _catalog_path_tables()
+    if catalog_users:
+        try:
+            line(True, "StarRocks catalog", _check_catalog_path(sr, catalog_users))
+        except Exception as exc:  # noqa: BLE001
+            line(False, "StarRocks catalog", str(exc))
     if failures:
         raise CommandFailed(Problem(f"{failures} of the connections above (the FAIL line(s))",
                                     "each FAIL line says why", "correct the settings the FAIL line(s) name in .env "
@@ -151,6 +157,26 @@ def _check_catalog(catalog) -> str:
     bucket = catalog.warehouse.removeprefix("s3://").split("/")[0]
     s3.head_bucket(Bucket=bucket)
     return f"{catalog.display}: Glue answers, bucket {bucket} reachable"
+
+
+def _catalog_path_tables() -> list:
+    """Tables of the tables file with starrocks.load_path catalog ([] without a usable tables file:
+    `check` needs none)."""
+    try:
+        return [p for p in cfg.load_plans() if p.starrocks.load_path == "catalog"]
+    except cfg.TablesFileError:
+        return []
+
+
+def _check_catalog_path(sr, plans) -> str:
+    """For tables loaded through StarRocks' Iceberg external catalog: the settings fit, and
+    StarRocks sees the catalog."""
+    from mssql_starrocks.target import load_paths
+    from mssql_starrocks.target.load_paths import catalog
+
+    load_paths.refuse_unusable(plans, iceberg_catalog_type=settings.catalog_type(),
+                               starrocks_catalog=sr.settings.iceberg_catalog)
+    return catalog.describe_catalog(sr, sr.settings.iceberg_catalog) + f", for {len(plans)} table(s)"
 
 
 def _check_stream_load_endpoint(settings) -> str:
@@ -232,6 +258,7 @@ def plan(table: str, live: bool) -> None:
                                     f"(tables: {', '.join(sorted(plans))})",
                                     "give schema.name of a table listed there, or add it with "
                                     "`mssql-starrocks discover --force`"))
+    _refuse_load_path(p)
     columns = None if live else p.listed_columns
     if columns is None:
         client = _mssql(p.database)
@@ -248,7 +275,7 @@ def plan(table: str, live: bool) -> None:
                                     "(exclude_columns, rename, key_columns), then run `mssql-starrocks plan` again"
                                     )) from None
     say(f"{p.source_label} -> Iceberg {p.namespace}.{p.table} -> StarRocks {p.namespace}.{p.table} "
-        f"({p.starrocks.model}, load mode {p.load_mode})")
+        f"({p.starrocks.model}, load mode {p.load_mode}, load path {p.starrocks.load_path})")
     say(source)
     rows = [("column", "SQL Server", "Iceberg", "StarRocks", "note")]
     rows += [(c.name, c.source_type or "(added)", c.iceberg_type, c.starrocks_type, c.note) for c in schema_plan.columns]
@@ -261,6 +288,18 @@ def plan(table: str, live: bool) -> None:
     warning = sch.key_size_warning(schema_plan, p.starrocks.model)
     if warning:
         say(f"warning: {warning}", err=True)
+
+
+def _refuse_load_path(p) -> None:
+    from mssql_starrocks.target import load_paths
+
+    try:
+        load_paths.refuse_unusable([p], iceberg_catalog_type=settings.catalog_type(),
+                                   starrocks_catalog=settings.starrocks_iceberg_catalog())
+    except load_paths.LoadPathError as exc:
+        raise CommandFailed(Problem(f"table {p.source_label}", str(exc),
+                                    "set starrocks.load_path to stream_load for this table, or configure what the "
+                                    "message names, then run `mssql-starrocks plan` again")) from None
 
 
 @main.command(name="types")

@@ -91,7 +91,13 @@ def starrocks_options(env: Env | None = None) -> dict:
         query_port=int(e.get("STARROCKS_QUERY_PORT", "9030") or 9030),
         http_port=int(e.get("STARROCKS_HTTP_PORT", "8030") or 8030),
         load_max_mb=load_max_mb(e),
+        iceberg_catalog=starrocks_iceberg_catalog(e),
     )
+
+
+def starrocks_iceberg_catalog(env: Env | None = None) -> str | None:
+    """The Iceberg external catalog StarRocks reads the lake through (tables with load_path catalog)."""
+    return _env(env).get("STARROCKS_ICEBERG_CATALOG") or None
 
 
 def iceberg_options(env: Env | None = None) -> dict:
@@ -161,7 +167,8 @@ def starrocks_settings(env: Env | None = None) -> StarRocksSettings:
     options = starrocks_options(e)
     return StarRocksSettings(host=e["STARROCKS_HOST"], user=e["STARROCKS_USER"], password=e["STARROCKS_PASSWORD"],
                              query_port=options["query_port"], http_port=options["http_port"],
-                             load_max_bytes=options["load_max_mb"] * 1024 * 1024)
+                             load_max_bytes=options["load_max_mb"] * 1024 * 1024,
+                             iceberg_catalog=options["iceberg_catalog"])
 
 
 def iceberg_settings(env: Env | None = None) -> IcebergSettings:

@@ -27,6 +27,20 @@ def environ(values: dict[str, str]):
                 os.environ[k] = v
 
 
+@contextmanager
+def jvm_aws_keys(spark, devservers: dict[str, str]):
+    """The S3 + Glue stand-in's keys for the shared Spark JVM's AWS SDK (system properties, which
+    its default credential chain reads), removed afterwards."""
+    system = spark.sparkContext._jvm.java.lang.System
+    system.setProperty("aws.accessKeyId", devservers["AWS_ACCESS_KEY_ID"])
+    system.setProperty("aws.secretAccessKey", devservers["AWS_SECRET_ACCESS_KEY"])
+    try:
+        yield
+    finally:
+        system.clearProperty("aws.accessKeyId")
+        system.clearProperty("aws.secretAccessKey")
+
+
 def product_env(devservers: dict[str, str], work: Path, tables_file: Path, **extra: str) -> dict[str, str]:
     """Settings the product reads: the stand-ins' env-file lines plus local Spark/Iceberg paths."""
     env = dict(devservers)

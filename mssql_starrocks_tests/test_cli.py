@@ -125,7 +125,7 @@ def test_plan_shows_every_column_on_every_layer_and_a_ddl_starrocks_accepts(disc
     done = mssql_starrocks([*args, "dbo.all_types"], env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == ("demo.dbo.all_types -> Iceberg demo_dbo.all_types -> StarRocks "
-                                           "demo_dbo.all_types (primary_key, load mode full)")
+                                           "demo_dbo.all_types (primary_key, load mode full, load path stream_load)")
     rows = _plan_table(done.stdout)
     assert rows == ALL_TYPES_PLAN
     assert list(rows) == list(ALL_TYPES_PLAN)

@@ -11,7 +11,9 @@ kills the whole group with SIGKILL, and runs the chain again. The points:
   directory, i.e. after the write and before (or while) Iceberg commits;
 - during the StarRocks load: the StarRocks stand-in holds each Stream Load after reading its
   body, so the kill lands while a load is in flight; the load then commits on the server
-  without the client ever learning it, the nastiest case for exactly-once.
+  without the client ever learning it, the nastiest case for exactly-once;
+- during a delta through StarRocks' Iceberg external catalog (load_path catalog, Glue): the
+  kill lands once StarRocks has applied the delta's DELETE, before the state is recorded.
 """
 
 from __future__ import annotations
@@ -48,22 +50,27 @@ def sql(devservers, statement: str, database: str = DB):
     return e2e.mssql_rows(devservers, statement, database=database)
 
 
+def source_table(devservers, database: str) -> None:
+    """The table in `database`, 20,000 rows, re-created."""
+    sql(devservers, f"IF DB_ID('{database}') IS NULL CREATE DATABASE [{database}]", database="master")
+    sql(devservers, f"IF OBJECT_ID('dbo.{TABLE}') IS NOT NULL DROP TABLE dbo.{TABLE}", database=database)
+    sql(devservers, f"CREATE TABLE dbo.{TABLE} (id INT NOT NULL PRIMARY KEY, name NVARCHAR(60) NOT NULL, qty INT, "
+                    "note NVARCHAR(200), rv ROWVERSION)", database=database)
+    sql(devservers, f"INSERT INTO dbo.{TABLE} (id, name, qty, note) SELECT value, CONCAT(N'order ', value), value % 97, "
+                    "REPLICATE(N'x', value % 150) FROM GENERATE_SERIES(1, 20000)", database=database)
+
+
 @pytest.fixture(scope="module")
 def crash(devservers, tmp_path_factory):
     work = tmp_path_factory.mktemp("crash")
-    sql(devservers, f"IF DB_ID('{DB}') IS NULL CREATE DATABASE [{DB}]", database="master")
-    sql(devservers, f"IF OBJECT_ID('dbo.{TABLE}') IS NOT NULL DROP TABLE dbo.{TABLE}")
-    sql(devservers, f"CREATE TABLE dbo.{TABLE} (id INT NOT NULL PRIMARY KEY, name NVARCHAR(60) NOT NULL, qty INT, "
-                    "note NVARCHAR(200), rv ROWVERSION)")
-    sql(devservers, f"INSERT INTO dbo.{TABLE} (id, name, qty, note) SELECT value, CONCAT(N'order ', value), value % 97, "
-                    "REPLICATE(N'x', value % 150) FROM GENERATE_SERIES(1, 20000)")
+    source_table(devservers, DB)
     tables_file = work / "tables.yaml"
     tables_file.write_text(TABLES_YAML)
     (work / "home").mkdir()
     (work / "home" / "dagster.yaml").write_text("")
     env = e2e.product_env(devservers, work, tables_file, DAGSTER_HOME=str(work / "home"),
                           ICEBERG_SPARK_CATALOG_NAME="crashlake")
-    state = {"env": env, "work": work, "devservers": devservers,
+    state = {"env": env, "work": work, "devservers": devservers, "db": DB, "select": SELECT,
              "data_dir": Path(work / "iceberg" / "warehouse" / f"{DB}_dbo" / TABLE / "data"), "next_id": 20001}
     first = run_to_end(state, "initial")
     assert first.returncode == 0, first.stdout[-3000:]
@@ -75,7 +82,7 @@ def crash(devservers, tmp_path_factory):
 def start(state, name: str) -> tuple[subprocess.Popen, Path]:
     log = state["work"] / f"{name}.log"
     proc = subprocess.Popen([e2e.python_bin("dagster"), "asset", "materialize", "-m", "mssql_starrocks.definitions",
-                             "--select", SELECT], cwd=e2e.ROOT, env={**os.environ, **state["env"]},
+                             "--select", state["select"]], cwd=e2e.ROOT, env={**os.environ, **state["env"]},
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     return proc, log
 
@@ -86,8 +93,8 @@ def run_to_end(state, name: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, log.read_text(), "")
 
 
-def step_events(log: Path, event: str, layer: str) -> bool:
-    return re.search(rf"{event}\b.*\b{layer}__{DB}__dbo__{TABLE}", log.read_text()) is not None
+def step_events(log: Path, event: str, layer: str, db: str = DB) -> bool:
+    return re.search(rf"{event}\b.*\b{layer}__{db}__dbo__{TABLE}", log.read_text()) is not None
 
 
 def wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 300.0) -> None:
@@ -110,13 +117,15 @@ def kill(proc: subprocess.Popen) -> None:
 # --- the layers -------------------------------------------------------------------------------
 def change_source(state) -> int:
     """Insert 1500 rows, update 400, delete 100; returns how many rows changed."""
-    devservers, first = state["devservers"], state["next_id"]
+    devservers, first, db = state["devservers"], state["next_id"], state["db"]
     state["next_id"] += 1500
     sql(devservers, f"INSERT INTO dbo.{TABLE} (id, name, qty, note) SELECT value, CONCAT(N'new ', value), 1, N'n' "
-                    f"FROM GENERATE_SERIES({first}, {first + 1499})")
+                    f"FROM GENERATE_SERIES({first}, {first + 1499})", database=db)
     lo = first % 15000
-    sql(devservers, f"UPDATE dbo.{TABLE} SET qty = qty + 1000, note = N'updated' WHERE id BETWEEN {lo} AND {lo + 399}")
-    sql(devservers, f"DELETE FROM dbo.{TABLE} WHERE id BETWEEN {lo + 1000} AND {lo + 1099}")
+    sql(devservers, f"UPDATE dbo.{TABLE} SET qty = qty + 1000, note = N'updated' WHERE id BETWEEN {lo} AND {lo + 399}",
+        database=db)
+    sql(devservers, f"DELETE FROM dbo.{TABLE} WHERE id BETWEEN {lo + 1000} AND {lo + 1099}", database=db)
+    state["deleted"] = lo + 1000
     return 1500 + 400 + 100
 
 
@@ -124,17 +133,21 @@ def iceberg_table(state):
     """The Iceberg table as an independent reader sees it now (pyiceberg on the same catalog)."""
     from pyiceberg.catalog.sql import SqlCatalog
 
+    if state["db"] != DB:  # the Glue catalog
+        from mssql_starrocks_tests.test_glue_faults import catalog
+
+        return catalog(state).load_table(f"{state['db']}_dbo.{TABLE}")
     root = state["work"] / "iceberg"
     catalog = SqlCatalog("crashlake", uri=f"sqlite:///{root / 'catalog.db'}", warehouse=(root / "warehouse").as_uri())
     return catalog.load_table(f"{DB}_dbo.{TABLE}")
 
 
 def layers(state):
-    devservers = state["devservers"]
-    source = sorted(tuple(r) for r in sql(devservers, f"SELECT id, name, qty, note FROM dbo.{TABLE}"))
+    devservers, db = state["devservers"], state["db"]
+    source = sorted(tuple(r) for r in sql(devservers, f"SELECT id, name, qty, note FROM dbo.{TABLE}", database=db))
     data = iceberg_table(state).scan(selected_fields=("id", "name", "qty", "note")).to_arrow()
     iceberg = sorted(zip(*(data.column(c).to_pylist() for c in ("id", "name", "qty", "note"))))
-    starrocks = sorted(tuple(r) for r in e2e.starrocks_rows(devservers, f"SELECT id, name, qty, note FROM {DB}_dbo.{TABLE}"))
+    starrocks = sorted(tuple(r) for r in e2e.starrocks_rows(devservers, f"SELECT id, name, qty, note FROM {db}_dbo.{TABLE}"))
     return source, iceberg, starrocks
 
 
@@ -157,7 +170,7 @@ def latest_metadata(state, layer: str) -> dict:
     from dagster._core.instance import InstanceRef
 
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(state["env"]["DAGSTER_HOME"])) as instance:
-        event = instance.get_latest_materialization_event(dg.AssetKey([layer, DB, "dbo", TABLE]))
+        event = instance.get_latest_materialization_event(dg.AssetKey([layer, state["db"], "dbo", TABLE]))
         return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
@@ -166,7 +179,7 @@ def rerun_and_check(state, name: str, expect_extract: int | None) -> None:
     assert done.returncode == 0, done.stdout[-4000:]
     assert "RUN_SUCCESS" in done.stdout
     # The killed run's table lock died with it (flock): the re-run takes it at once.
-    assert f"{DB}.dbo.{TABLE}: holding the table lock for run" in done.stdout
+    assert f"{state['db']}.dbo.{TABLE}: holding the table lock for run" in done.stdout
     assert "waiting for the table lock" not in done.stdout
     assert_targets_equal_source(state)
     if expect_extract is not None:
@@ -230,3 +243,55 @@ def test_killed_during_the_starrocks_load_then_rerun_loses_and_doubles_nothing(c
                       json={"db": f"{DB}_dbo", "table": TABLE, "kind": "clear"})
     rerun_and_check(crash, "rerun-starrocks", expect_extract=None)
 
+
+
+# --- the catalog load path ----------------------------------------------------------------------
+CATALOG_DB = "crashcat"
+CATALOG = "lake_crashcat"
+
+
+@pytest.fixture(scope="module")
+def crash_catalog(devservers, tmp_path_factory):
+    """The same table on the Glue catalog, loaded into StarRocks through its Iceberg external catalog."""
+    from mssql_starrocks.target.load_paths import catalog as catalog_path
+
+    work = tmp_path_factory.mktemp("crashcat")
+    source_table(devservers, CATALOG_DB)
+    e2e.starrocks_rows(devservers, f"DROP CATALOG IF EXISTS {CATALOG}")
+    e2e.starrocks_rows(devservers, catalog_path.catalog_ddl(CATALOG, devservers["AWS_REGION"]))
+    tables_file = work / "tables.yaml"
+    tables_file.write_text(TABLES_YAML.replace(f"database: {DB}", f"database: {CATALOG_DB}")
+                           .replace("starrocks: {model: primary_key, buckets: 2}",
+                                    "starrocks: {model: primary_key, buckets: 2, load_path: catalog}"))
+    (work / "home").mkdir()
+    (work / "home" / "dagster.yaml").write_text("")
+    env = e2e.product_env(devservers, work, tables_file, DAGSTER_HOME=str(work / "home"),
+                          ICEBERG_CATALOG_TYPE="glue", ICEBERG_WAREHOUSE=devservers["GLUE_WAREHOUSE"],
+                          ICEBERG_SPARK_CATALOG_NAME="crashcat", ICEBERG_LOCAL_DIR=str(work / "local"),
+                          STARROCKS_ICEBERG_CATALOG=CATALOG)
+    state = {"env": env, "work": work, "devservers": devservers, "db": CATALOG_DB,
+             "select": f"raw/{CATALOG_DB}/dbo/{TABLE}*", "next_id": 20001}
+    first = run_to_end(state, "initial")
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert latest_metadata(state, "starrocks")["load_path"] == "catalog"
+    assert_targets_equal_source(state)
+    return state
+
+
+def test_killed_during_a_delta_through_the_starrocks_catalog_then_rerun_loses_and_doubles_nothing(crash_catalog):
+    """The kill lands once StarRocks has applied the DELETE of the delta (a deleted key is gone
+    from StarRocks), while or before its upsert runs and before the snapshot is recorded."""
+    state = crash_catalog
+    change_source(state)
+    gone = state["deleted"]
+
+    def deleted_in_starrocks() -> bool:
+        return not e2e.starrocks_rows(state["devservers"], f"SELECT id FROM {CATALOG_DB}_dbo.{TABLE} WHERE id = {gone}")
+
+    proc, log = start(state, "kill-catalog-delta")
+    wait_for(lambda: step_events(log, "STEP_START", "starrocks", CATALOG_DB), "the StarRocks step to start", proc)
+    wait_for(deleted_in_starrocks, "StarRocks to apply the delta's DELETE", proc)
+    assert not step_events(log, "STEP_SUCCESS", "starrocks", CATALOG_DB), "the step finished before the kill point"
+    kill(proc)
+    rerun_and_check(state, "rerun-catalog-delta", expect_extract=None)
+    assert latest_metadata(state, "starrocks")["load_path"] == "catalog"

@@ -49,9 +49,6 @@ def glue(devservers, tmp_path_factory, spark):
                     "FROM GENERATE_SERIES(1, 3000)")
     tables_file = work / "tables.yaml"
     tables_file.write_text(TABLES_YAML)
-    system = spark.sparkContext._jvm.java.lang.System
-    system.setProperty("aws.accessKeyId", devservers["AWS_ACCESS_KEY_ID"])
-    system.setProperty("aws.secretAccessKey", devservers["AWS_SECRET_ACCESS_KEY"])
     env = e2e.product_env(devservers, work, tables_file, ICEBERG_CATALOG_TYPE="glue",
                           ICEBERG_WAREHOUSE=devservers["GLUE_WAREHOUSE"], ICEBERG_SPARK_CATALOG_NAME="gluefaults",
                           ICEBERG_LOCAL_DIR=str(work / "local"))
@@ -59,15 +56,14 @@ def glue(devservers, tmp_path_factory, spark):
         defs = e2e.load_definitions()
     state = {"env": env, "defs": defs, "instance": dg.DagsterInstance.ephemeral(), "devservers": devservers,
              "front": devservers["AWS_ENDPOINT_URL"] + "/_devservers/"}
-    try:
-        first = run(state)
-        assert first.success, step_failures(first)
-        assert_equal(state)
-        yield state
-    finally:
-        requests.post(state["front"] + "fault", json={"kind": "clear"}, timeout=10)
-        system.clearProperty("aws.accessKeyId")
-        system.clearProperty("aws.secretAccessKey")
+    with e2e.jvm_aws_keys(spark, devservers):
+        try:
+            first = run(state)
+            assert first.success, step_failures(first)
+            assert_equal(state)
+            yield state
+        finally:
+            requests.post(state["front"] + "fault", json={"kind": "clear"}, timeout=10)
 
 
 def run(state):

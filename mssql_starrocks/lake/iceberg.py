@@ -153,6 +153,14 @@ def current_snapshot(spark, qualified: str) -> Snapshot | None:
                           f"ORDER BY made_current_at DESC LIMIT 1) h ON s.snapshot_id = h.snapshot_id")
 
 
+def current_snapshot_id(spark, qualified: str) -> int | None:
+    """The id of the table's current snapshot (its `main` branch), read afresh from the catalog
+    (Spark's cached table refreshed first): one small scan of the `refs` metadata table."""
+    spark.sql(f"REFRESH TABLE {qualified}")
+    rows = spark.sql(f"SELECT snapshot_id FROM {qualified}.refs WHERE name = 'main'").collect()
+    return int(rows[0]["snapshot_id"]) if rows else None
+
+
 def last_own_snapshot(spark, qualified: str) -> Snapshot | None:
     """The newest snapshot in the current lineage that this project committed (it carries a run
     id), so state and counts survive commits of other writers that only rewrite files, such as

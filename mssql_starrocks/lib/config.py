@@ -89,9 +89,15 @@ def _check_tags(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+# How rows reach StarRocks (mssql_starrocks.target.load_paths): Stream Load from Spark, or
+# StarRocks reading the Iceberg snapshot itself through an Iceberg external catalog.
+LoadPath = Literal["stream_load", "catalog"]
+
+
 class StarRocksOptions(_Strict):
     # Default: primary_key when the table has key_columns, else duplicate.
     model: Literal["duplicate", "primary_key"] | None = None
+    load_path: LoadPath = "stream_load"
     buckets: int | None = Field(None, gt=0, le=1024)
     replication_num: int | None = Field(None, gt=0, le=9)
 
@@ -424,6 +430,13 @@ class TablePlan(BaseModel):
         return mode_named(self.load_mode)
 
     @property
+    def load_path(self):
+        """The LoadPath of `starrocks.load_path` (mssql_starrocks.target.load_paths): how rows reach StarRocks."""
+        from mssql_starrocks.target.load_paths import load_path_named
+
+        return load_path_named(self.starrocks.load_path)
+
+    @property
     def source_schema(self) -> str:
         return self.spec.schema_
 
@@ -482,7 +495,11 @@ def _check_mode(plan: "TablePlan") -> None:
         raise TablesFileError(str(exc)) from None
 
 
-def _starrocks_options(options: StarRocksOptions, spec: TableSpec) -> StarRocksOptions:
+def _starrocks_options(defaults: StarRocksOptions, spec: TableSpec) -> StarRocksOptions:
+    """The table's starrocks options over the defaults', field by field (a table setting its
+    model keeps the defaults' load_path), the model defaulting by key."""
+    table = spec.starrocks
+    options = defaults.model_copy(update={k: getattr(table, k) for k in table.model_fields_set} if table else {})
     if options.model is not None:
         return options
     return options.model_copy(update={"model": "primary_key" if spec.key_columns else "duplicate"})
@@ -498,7 +515,7 @@ def plans(tables_file: TablesFile) -> list[TablePlan]:
             load_mode=spec.load_mode or d.load_mode,
             schedule=spec.schedule if "schedule" in spec.model_fields_set else d.schedule,
             extract=spec.extract or d.extract,
-            starrocks=_starrocks_options(spec.starrocks or d.starrocks, spec),
+            starrocks=_starrocks_options(d.starrocks, spec),
             maintenance=spec.maintenance or d.maintenance,
             # A table's checks settings override the defaults' field by field.
             checks=d.checks.model_copy(update={k: getattr(spec.checks, k) for k in spec.checks.model_fields_set}

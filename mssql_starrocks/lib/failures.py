@@ -14,7 +14,7 @@ and of the Java exceptions behind it (Spark, mssql-jdbc, the AWS SDK):
 | missing object | a table, column, database or bucket that is not there | SQL Server 208/207, NoSuchBucket |
 | invalid SQL | a statement the server cannot parse or run | SQL Server 102/156, StarRocks 1064 |
 | disk full | no space left for data, logs or spill | ENOSPC, SQL Server 1105/9002 |
-| bad configuration | settings that cannot work | a missing variable, a catalog type its warehouse cannot use |
+| bad configuration | settings that cannot work | a missing variable, a catalog type its warehouse cannot use, a load path its catalog cannot serve |
 | canceled | the work was stopped on purpose | Ctrl-C on `mssql-starrocks run` cancelling Spark's jobs |
 
 Refused rows and bad schemas are permanent too; their types are in PERMANENT_TYPES.
@@ -28,12 +28,14 @@ from mssql_starrocks.lib.config import TablesFileError
 from mssql_starrocks.lib.locks import TableBusyError
 from mssql_starrocks.mapping.schema import SchemaError
 from mssql_starrocks.source.mssql import SourceError, TableNotFound, UntrustedCertificate
+from mssql_starrocks.target.load_paths import LoadPathError
+from mssql_starrocks.target.load_paths.catalog import ExternalCatalogMissing
 from mssql_starrocks.target.starrocks import StarRocksAccessDenied
 from mssql_starrocks.target.stream_load import StarRocksLoadFailed
 
 # The product's own errors that are permanent unless they say they are transient (`.transient`).
 PERMANENT_TYPES = (SchemaError, SourceError, StarRocksLoadFailed, StarRocksAccessDenied, TablesFileError,
-                   TableBusyError)
+                   TableBusyError, LoadPathError, ExternalCatalogMissing)
 
 # AWS error codes a retry cannot get past (others, e.g. SlowDown or throttling, are retried).
 AWS_PERMANENT = {"AccessDenied": "auth", "AccessDeniedException": "auth", "AllAccessDisabled": "auth",
@@ -59,7 +61,8 @@ PERMANENT_CLASSES: dict[str, re.Pattern] = {
 }
 
 TYPE_CLASSES = ((UntrustedCertificate, "trust"), (StarRocksAccessDenied, "auth"), (TableNotFound, "missing object"),
-                (TablesFileError, "bad configuration"))
+                (TablesFileError, "bad configuration"), (LoadPathError, "bad configuration"),
+                (ExternalCatalogMissing, "missing object"))
 
 
 def permanent_class(exc: BaseException, text: str = "", aws_code: str | None = None) -> str | None:

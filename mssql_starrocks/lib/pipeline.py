@@ -7,9 +7,10 @@
 2. to_iceberg: landing snapshot -> the Iceberg table in one commit (atomic overwrite, or MERGE
    by key with deletes) whose summary records the run id, the source row count and the state
    (watermark / change-tracking version) the rows reach.
-3. to_starrocks: the Iceberg snapshot -> StarRocks, by Stream Load from Spark: changed rows as
-   idempotent upserts/deletes with labels keyed by the snapshot, or a full reload into a
-   staging table swapped in atomically (see target/stream_load).
+3. to_starrocks: the Iceberg snapshot -> StarRocks: changed rows as idempotent upserts and
+   deletes by key, or a full reload into a staging table swapped in atomically; the table's
+   load path moves the rows (target/load_paths: Stream Load from Spark, or StarRocks reading
+   the snapshot itself through its Iceberg external catalog).
 
 Schema changes are checked against the targets before anything is read (see evolution).
 """
@@ -30,7 +31,7 @@ from mssql_starrocks.modes import base as modes_base
 from mssql_starrocks.source import splits
 from mssql_starrocks.source.extract import jdbc_frame, plan_extract_splits, source_schema
 from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
-from mssql_starrocks.target import stream_load
+from mssql_starrocks.target import load_paths, stream_load
 from mssql_starrocks.target.starrocks import StarRocksClient, StarRocksSettings
 
 RAW_SUFFIX = "__raw"
@@ -214,7 +215,8 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
 # --- 3. StarRocks ----------------------------------------------------------------------------
 def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSettings, plan: TablePlan,
                  run_id: str, log: Log) -> StepResult:
-    """The current Iceberg snapshot -> StarRocks: a delta when possible, else an atomic full reload."""
+    """The current Iceberg snapshot -> StarRocks: a delta when possible, else an atomic full reload,
+    the rows moved by the table's load path (Stream Load, or StarRocks reading the catalog)."""
     started = time.monotonic()
     iceberg.attach(spark)
     source = iceberg_table(iceberg, plan)
@@ -223,26 +225,29 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     snap = ice.current_snapshot(spark, source)
     if snap is None:
         raise RuntimeError(f"{source} has no snapshot yet; materialize the Iceberg asset of {plan.source_label} first")
+    path = plan.load_path
+    load_paths.refuse_unusable([plan], iceberg_catalog_type=iceberg.catalog_type,
+                               starrocks_catalog=starrocks.iceberg_catalog)
     schema_plan = commits.table_schema(spark, source, plan.source_label)
     stream_load.check_lengths(spark, source, snap.snapshot_id, schema_plan)
     stream_load.check_key_size(spark, source, snap.snapshot_id, schema_plan, plan.starrocks.model)
     client = StarRocksClient(starrocks)
     database, table = plan.namespace, plan.table
+    job = load_paths.LoadJob(spark=spark, client=client, plan=plan, source=source, landing=raw_table(iceberg, plan),
+                             landing_name=plan.table + RAW_SUFFIX, snapshot=snap, schema_plan=schema_plan,
+                             run_id=run_id, log=log, region=iceberg.aws_region)
+    path.preflight(job)  # before anything is written
     client.ensure_database(database)
     deltas = plan.mode.applies_deltas
-    loaded_id = stream_load.loaded_snapshot(client, database, table) if deltas else None
+    records = deltas or path.records_every_load
+    loaded_id = stream_load.loaded_snapshot(client, database, table) if records else None
     mode, reason, outcome = state.RUN_FULL, plan.mode.reason_for_full(), None
     if deltas:
-        mode, reason, outcome = _try_delta(spark, client, plan, source, raw_table(iceberg, plan), snap,
-                                           schema_plan, loaded_id, log)
+        mode, reason, outcome = _try_delta(job, loaded_id)
     if outcome is None:
-        outcome = stream_load.full_reload(
-            spark, client=client, source=source, snapshot=snap, schema_plan=schema_plan, database=database,
-            table=table, model=plan.starrocks.model, buckets=plan.starrocks.buckets,
-            replication_num=plan.starrocks.replication_num, comment=plan.spec.description, run_id=run_id,
-            table_label=plan.source_label, log=log)
+        outcome = path.full_reload(job)
         mode = state.RUN_FULL
-    if deltas:
+    if records:
         stream_load.record_snapshot(client, database, table, snap.snapshot_id, run_id)
     rows = client.count(database, table)
     elapsed = time.monotonic() - started
@@ -250,13 +255,14 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
         "row_count": rows,
         "load_kind": mode,
         "load_reason": reason,
+        "load_path": path.name,
         "iceberg_snapshot_id": snap.snapshot_id,
         "iceberg_row_count": snap.total_records,
         # The snapshot a delta started from (absent when StarRocks had none loaded).
         **({"previous_snapshot_id": loaded_id} if loaded_id else {}),
         "starrocks_table": f"{database}.{table}",
         "load_label_prefix": outcome.label_prefix,
-        # Each Stream Load's label and StarRocks' own counts, so a load can be looked up there.
+        # Each load (Stream Load label, or catalog statement) and StarRocks' own counts.
         "load_labels": [{k: r[k] for k in ("label", "status", "loaded", "filtered", "bytes")}
                         for r in outcome.results[:MAX_LISTED_LOADS]],
         "loads": len(outcome.results),
@@ -270,15 +276,14 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
     }, schema_plan, client.column_nullability(database, table))
 
 
-def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, landing: str, snap: ice.Snapshot,
-               schema_plan: sch.TableSchemaPlan, loaded_id: int | None, log: Log):
+def _try_delta(job: load_paths.LoadJob, loaded_id: int | None):
     """Apply only the changes since the snapshot StarRocks last loaded; (mode, reason, outcome|None)."""
-    database, table = plan.namespace, plan.table
+    client, database, table, snap = job.client, job.database, job.table, job.snapshot
     if loaded_id is None or not client.table_exists(database, table):
         return state.RUN_FULL, "first load into StarRocks", None
     if loaded_id == snap.snapshot_id:
         return state.RUN_DELTA, "already at this snapshot", stream_load.LoadOutcome([], "")
-    chain = stream_load.delta_chain(spark, source, loaded_id, snap.snapshot_id)
+    chain = stream_load.delta_chain(job.spark, job.source, loaded_id, snap.snapshot_id)
     if chain is None:
         return state.RUN_FULL, f"snapshot {loaded_id} is not an ancestor of {snap.snapshot_id}", None
     if not chain:
@@ -286,23 +291,14 @@ def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, lan
     if not all(state.is_delta(s.summary) for s in chain):
         return state.RUN_FULL, "a full reload happened in Iceberg since the last load", None
     live_columns = dict(client.columns(database, table))
+    schema_plan = job.schema_plan
     known = sch.TableSchemaPlan(schema_plan.table_label,
                                 tuple(c for c in schema_plan.columns if c.name in live_columns),
                                 schema_plan.key_columns)
     change = evolution.diff(known, schema_plan)
     for stmt in evolution.starrocks_ddl(database, table, change):
-        log(f"{plan.source_label}: {stmt}")
+        job.log(f"{job.plan.source_label}: {stmt}")
         client.execute(stmt)
         client.wait_schema_change(database, table)
-    frame = stream_load.delta_frame(spark, source=source, snapshot_id=snap.snapshot_id, raw_table=landing, chain=chain,
-                                schema_plan=schema_plan)
-    if frame is None:
-        return state.RUN_FULL, "a landing snapshot behind the delta is missing", None
-    frame = frame.cache()
-    count = frame.count()
-    partitions = splits.wanted_splits(count, 1, "auto")
-    outcome = stream_load.apply_delta(frame, client=client, database=database, table=table,
-                                  target_snapshot_id=snap.snapshot_id, schema_plan=schema_plan,
-                                  partitions=partitions, table_label=plan.source_label)
-    frame.unpersist()
-    return state.RUN_DELTA, f"{count} changed row(s) from {len(chain)} Iceberg commit(s)", outcome
+    reason, outcome = job.plan.load_path.apply_delta(job, chain)
+    return (state.RUN_DELTA if outcome is not None else state.RUN_FULL), reason, outcome

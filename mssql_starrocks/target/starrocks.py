@@ -52,6 +52,8 @@ class StarRocksSettings:
     # Rows per Stream Load transaction, by JSON size: large enough that a table is a few
     # versions per tablet, small enough that a body is held in memory twice at most per task.
     load_max_bytes: int = DEFAULT_LOAD_MAX_MB * 1024 * 1024
+    # The Iceberg external catalog StarRocks reads the lake through (load_path catalog), if any.
+    iceberg_catalog: str | None = None
 
     def __repr__(self) -> str:  # never print the password
         return f"StarRocksSettings(host={self.host!r}, query_port={self.query_port}, http_port={self.http_port}, user={self.user!r})"
@@ -99,6 +101,22 @@ class StarRocksClient:
             except pymysql.MySQLError as exc:
                 raise RuntimeError(f"{self.settings.display}: {_mysql_message(exc)} (statement: {sql[:300]})") from None
             return list(cur.fetchall()) if cur.description else []
+
+    def run_in_session(self, statements: list[str]) -> list[int]:
+        """Statements in order on one connection (session variables set first apply to the
+        rest); the rows each affected. A failure names the statement."""
+        import pymysql
+
+        with self.connect() as conn:
+            cur = conn.cursor()
+            affected = []
+            for sql in statements:
+                try:
+                    affected.append(int(cur.execute(sql) or 0))
+                except pymysql.MySQLError as exc:
+                    raise RuntimeError(f"{self.settings.display}: {_mysql_message(exc)} (statement: {sql[:300]})") \
+                        from None
+            return affected
 
     def version(self) -> str:
         return str(self.execute("SELECT current_version()")[0][0])

@@ -30,8 +30,9 @@ from mssql_starrocks.lake import state
 from mssql_starrocks.mapping import schema as sch
 from mssql_starrocks.mapping import typemap
 from mssql_starrocks.mapping.names import quote_backtick
+from mssql_starrocks.target import staging
 from mssql_starrocks.target.starrocks import (
-    STAGING_MARK, StarRocksClient, StarRocksLoadError, StarRocksSettings, make_label, stream_load,
+    StarRocksClient, StarRocksLoadError, StarRocksSettings, make_label, stream_load,
 )
 
 STATE_TABLE = "mssql_starrocks_state"
@@ -220,39 +221,23 @@ def record_snapshot(client: StarRocksClient, database: str, table: str, snapshot
 def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: ice.Snapshot, schema_plan: sch.TableSchemaPlan,
                 database: str, table: str, model: str, buckets: int | None, replication_num: int | None,
                 comment: str | None, run_id: str, table_label: str, log) -> LoadOutcome:
-    run_tag = run_id.replace("-", "")[:12]
-    staging = f"{table}{STAGING_MARK}{run_tag}"
-    for leftover in client.tables_like(database, table + STAGING_MARK):
-        if leftover != staging:
-            log(f"{table_label}: dropping leftover staging table {database}.{leftover} of an earlier run")
-            client.drop_table(database, leftover)
-    client.drop_table(database, staging)
-    client.execute(sch.starrocks_create_table(schema_plan, database, staging, model=model, buckets=buckets,
-                                              replication_num=replication_num, comment=comment))
+    staging_table = staging.fresh_staging(client, schema_plan=schema_plan, database=database, table=table, model=model,
+                                          buckets=buckets, replication_num=replication_num, comment=comment,
+                                          run_id=run_id, table_label=table_label, log=log)
     df = spark.read.option("snapshot-id", str(snapshot.snapshot_id)).table(source)
     df = df.select(*_ordered(df, schema_plan))
     # A fresh staging table per attempt, so fresh labels too: a label that loaded into an earlier
     # attempt's (dropped) staging table must not make this attempt skip its rows.
-    prefix = make_label("msr", database, table, str(snapshot.snapshot_id), run_tag, uuid.uuid4().hex[:8],
-                        limit=LABEL_PREFIX_LIMIT)
-    outcome = stream_load_dataframe(df, settings=client.settings, database=database, table=staging,
+    prefix = make_label("msr", database, table, str(snapshot.snapshot_id), staging.run_tag(run_id),
+                        uuid.uuid4().hex[:8], limit=LABEL_PREFIX_LIMIT)
+    outcome = stream_load_dataframe(df, settings=client.settings, database=database, table=staging_table,
                                     label_prefix=prefix, schema_plan=schema_plan, with_op=False)
     failed = [r for r in outcome.results if r["status"] not in OK_STATUSES]
     if failed:
-        client.drop_table(database, staging)
+        client.drop_table(database, staging_table)
         raise StarRocksLoadFailed(table_label, failed)
-    loaded = client.count(database, staging)
-    if loaded != snapshot.total_records:
-        client.drop_table(database, staging)
-        raise RuntimeError(
-            f"{table_label}: the StarRocks staging table holds {loaded} rows but Iceberg snapshot "
-            f"{snapshot.snapshot_id} has {snapshot.total_records}; the live table was left unchanged"
-        )
-    if client.table_exists(database, table):
-        client.swap(database, table, staging)
-        client.drop_table(database, staging)
-    else:
-        client.execute(f"ALTER TABLE `{database}`.`{staging}` RENAME `{table}`")
+    staging.swap_in(client, database=database, table=table, staging=staging_table,
+                    expected_rows=snapshot.total_records, snapshot_id=snapshot.snapshot_id, table_label=table_label)
     return outcome
 
 

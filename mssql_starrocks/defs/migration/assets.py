@@ -78,7 +78,7 @@ def _description(plan: TablePlan, layer: str) -> str:
     what = {
         "raw": "Run-scoped landing of the SQL Server table (Iceberg table, replaced atomically per extract).",
         "iceberg": "Iceberg table registered in the catalog (Glue in production), replaced atomically per load.",
-        "starrocks": "StarRocks table loaded from the Iceberg snapshot by Stream Load and swapped in atomically.",
+        "starrocks": plan.load_path.description,
     }[layer]
     parts = [f"{LAYER_TITLE[layer]} of `{plan.source_label}`", what]
     if plan.spec.description:

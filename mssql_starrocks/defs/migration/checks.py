@@ -8,7 +8,8 @@ iceberg:   full load: rows in the Iceberg snapshot = rows in the landing snapsho
 lag:       SQL Server's live COUNT_BIG(*) vs rows in the current Iceberg snapshot: a source that moved
            on since the last load is a lag (WARN), within the tables file's
            checks.source_lag_tolerance_rows/_percent a pass that says how far behind the lake is.
-starrocks: COUNT(*) of the live StarRocks table = rows in the current Iceberg snapshot (exact, ERROR).
+starrocks: COUNT(*) of the live StarRocks table = rows in the Iceberg snapshot StarRocks loaded
+           (the one its load recorded, else the current one; exact, ERROR).
 profile:   per column, SQL Server vs StarRocks: non-null counts, MIN/MAX of exact numeric and
            DATE columns, distinct keys (one aggregate query each side, see mapping/profile.py).
 
@@ -31,6 +32,7 @@ from mssql_starrocks.lib.tables import TableKeys, configured_tables, table_keys
 from mssql_starrocks.mapping import profile as prof
 from mssql_starrocks.mapping.names import quote_backtick
 from mssql_starrocks.source.extract import source_schema
+from mssql_starrocks.target import stream_load
 
 
 NOT_LOADED = "not loaded yet"
@@ -95,6 +97,18 @@ def _current(spark: SparkResource, iceberg: IcebergResource, table_of) -> tuple:
     return session, catalog, table, snap
 
 
+def _loaded_snapshot(session, client, plan: TablePlan, table: str, current):
+    """The Iceberg snapshot StarRocks holds: the one its load recorded (delta modes and the
+    catalog path record it), else the current one."""
+    loaded_id = stream_load.loaded_snapshot(client, plan.namespace, plan.table)
+    if loaded_id is None or (current is not None and loaded_id == current.snapshot_id):
+        return current
+    try:
+        return ice.snapshot_by_id(session, table, loaded_id)
+    except RuntimeError:  # expired since: compare with the current snapshot
+        return current
+
+
 def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(asset=keys.raw, name="row_count_matches_source", blocking=True,
                     description="Rows landed = rows SQL Server counted for the extract (whole table or change range)")
@@ -154,16 +168,19 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                     description="COUNT(*) of the StarRocks table = rows in the current Iceberg snapshot")
     def starrocks_check(spark: SparkResource, iceberg: IcebergResource,
                         starrocks: StarRocksResource) -> dg.AssetCheckResult:
-        _, _, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
+        session, _, table, current = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
         client = starrocks.get_client()
         sr_rows = (client.count(plan.namespace, plan.table)
                    if client.table_exists(plan.namespace, plan.table) else None)
-        # Pinned to the snapshot: the metadata says which one StarRocks was compared with.
+        snap = _loaded_snapshot(session, client, plan, table, current)
+        # Pinned to the snapshot StarRocks holds (recorded by the load): the metadata says which.
+        moved_on = snap is not None and current is not None and current.snapshot_id != snap.snapshot_id
         return _count_result(left_name="iceberg_rows", left=snap.total_records if snap else None,
                              right_name="starrocks_rows", right=sr_rows,
                              extra={"where": f"{table} -> starrocks {plan.namespace}.{plan.table}",
                                     "snapshot_id": str(snap.snapshot_id) if snap else "",
-                                    "snapshot_committed_at": _when(snap.committed_at) if snap else ""})
+                                    "snapshot_committed_at": _when(snap.committed_at) if snap else "",
+                                    **({"iceberg_current_snapshot_id": str(current.snapshot_id)} if moved_on else {})})
 
     @dg.asset_check(asset=keys.starrocks, name="column_profile_matches_source",
                     description="Per column, SQL Server = StarRocks: non-null counts, min/max of exact numeric and "

@@ -25,6 +25,7 @@ from mssql_starrocks.lake import iceberg as ice
 from mssql_starrocks.lib import locks
 from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
 from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR, build_session, check_spark_connect, jar_paths
+from mssql_starrocks.target import load_paths
 from mssql_starrocks.target.starrocks import DEFAULT_LOAD_MAX_MB, StarRocksClient, StarRocksSettings
 from mssql_starrocks.lib.tables import configured_tables
 
@@ -64,11 +65,14 @@ class StarRocksResource(dg.ConfigurableResource):
     password: str
     # JSON per Stream Load transaction (each Spark task sends its rows in loads of this size).
     load_max_mb: int = DEFAULT_LOAD_MAX_MB
+    # The Iceberg external catalog StarRocks reads the lake through (starrocks.load_path catalog).
+    iceberg_catalog: Optional[str] = None
 
     def settings(self) -> StarRocksSettings:
         return StarRocksSettings(host=self.host, query_port=int(self.query_port), http_port=int(self.http_port),
                                  user=self.user, password=self.password,
-                                 load_max_bytes=int(self.load_max_mb) * 1024 * 1024)
+                                 load_max_bytes=int(self.load_max_mb) * 1024 * 1024,
+                                 iceberg_catalog=self.iceberg_catalog)
 
     def get_client(self) -> StarRocksClient:
         return StarRocksClient(self.settings())
@@ -167,5 +171,8 @@ def migration_resources(env: dict[str, str] | None = None) -> dict[str, object]:
 def defs() -> dg.Definitions:
     # One process per run shares one Spark session across the run's steps (a JVM per step would
     # cost seconds each); Spark parallelises inside each step.
-    check_spark_connect(configured_tables())
+    plans = configured_tables()
+    check_spark_connect(plans)
+    load_paths.refuse_unusable(plans, iceberg_catalog_type=env_settings.catalog_type(),
+                               starrocks_catalog=env_settings.starrocks_iceberg_catalog())
     return dg.Definitions(resources=migration_resources(), executor=dg.in_process_executor)
