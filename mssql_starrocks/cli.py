@@ -245,7 +245,9 @@ def types_() -> None:
 @main.command()
 @click.option("--select", "selection", default="*", show_default=True,
               help="Dagster asset selection, e.g. 'raw/demo/dbo/customers*' (a table's chain) or 'group:demo_sales'.")
-def run(selection: str) -> None:
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Steps of different tables to run at once (default: MSSQL_STARROCKS_CONCURRENCY, else 4).")
+def run(selection: str, concurrency: int | None) -> None:
     """Materialize the selected assets with their checks (headless), recorded in DAGSTER_HOME."""
     import dagster as dg
 
@@ -260,7 +262,7 @@ def run(selection: str) -> None:
     keys = sel.resolve(defs.resolve_asset_graph())
     graph = defs.resolve_asset_graph()
     total = len(keys) + sum(1 for c in graph.asset_check_keys if c.asset_key in keys)
-    result = _execute_with_progress(job, instance, list(keys), total)
+    result = _execute_with_progress(job, instance, list(keys), total, concurrency)
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     failed_checks = [e for e in checks if not e.event_specific_data.passed]
     mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
@@ -400,7 +402,7 @@ def demo(ctx: click.Context, state_dir: str, devservers_env: str, tables_file: s
                    f"http://127.0.0.1:3000\nStop the stand-in servers when finished: {down}")
 
 
-def _execute_with_progress(job, instance, keys, total: int):
+def _execute_with_progress(job, instance, keys, total: int, concurrency: int | None = None):
     """Run in a worker thread; the CLI shows a progress bar of finished steps (assets and checks)
     read from the run's event log, so a long migration shows where it is."""
     import threading
@@ -408,13 +410,16 @@ def _execute_with_progress(job, instance, keys, total: int):
 
     import dagster as dg
 
+    from mssql_starrocks.defs.migration import executor
+
     run_id = str(uuid.uuid4())
     outcome: dict = {}
 
     def work():
         try:
-            outcome["result"] = job.execute_in_process(instance=instance, asset_selection=keys, raise_on_error=False,
-                                                       run_id=run_id)
+            outcome["result"] = executor.execute_in_process(job, instance=instance, asset_selection=keys,
+                                                            raise_on_error=False, run_id=run_id,
+                                                            concurrency=concurrency)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             outcome["error"] = exc
 

@@ -116,6 +116,23 @@ def lock_options(env: Env | None = None) -> dict:
                 timeout_s=float(e.get("MSSQL_STARROCKS_LOCK_TIMEOUT_S") or 3600))
 
 
+# Steps of different tables a run takes at once (threads of its one process sharing its Spark
+# session); a small table's step is mostly waiting, so more than the 2 cores of a small machine.
+CONCURRENCY_ENV = "MSSQL_STARROCKS_CONCURRENCY"
+DEFAULT_CONCURRENCY = 4
+
+
+def concurrency(env: Env | None = None) -> int:
+    """MSSQL_STARROCKS_CONCURRENCY: steps a run takes at once (default 4; 1 = one after another)."""
+    value = (_env(env).get(CONCURRENCY_ENV) or "").strip()
+    if not value:
+        return DEFAULT_CONCURRENCY
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{CONCURRENCY_ENV}={value!r} is not a whole number of at least 1: set it to how many "
+                         f"steps a run may take at once (default {DEFAULT_CONCURRENCY}; 1 runs them one by one)")
+    return int(value)
+
+
 def spark_remote_variable(env: Env | None = None) -> str | None:
     """The variable naming a Spark Connect URL: SPARK_REMOTE, or SPARK_MASTER set to sc://..."""
     e = _env(env)
