@@ -26,6 +26,7 @@ from dagster._core.execution.context.system import PlanExecutionContext, PlanOrc
 from dagster._core.execution.context_creation_job import PlanExecutionContextManager
 from dagster._core.execution.plan.active import ActiveExecution
 from dagster._core.execution.plan.execute_plan import _trigger_hook, dagster_event_sequence_for_step
+from dagster._core.execution.compute_logs import create_compute_log_file_key
 from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
 from dagster._core.execution.plan.objects import StepFailureData
 from dagster._core.execution.plan.plan import ExecutionPlan
@@ -90,6 +91,12 @@ def _threaded_steps(job_context: PlanExecutionContext, plan: ExecutionPlan, limi
         active = stack.enter_context(ActiveExecution(
             plan, retry_mode=job_context.retry_mode, max_concurrent=limit,
             instance_concurrency_context=concurrency, step_dependency_config=job_context.step_dependency_config))
+        # The process's stdout/stderr for Dagit's run logs, as the in-process executor captures them.
+        logs = job_context.instance.compute_log_manager
+        log_key = logs.build_log_key_for_run(job_context.run_id, create_compute_log_file_key())
+        log_context = stack.enter_context(logs.capture_logs(log_key))
+        yield DagsterEvent.capture_logs(job_context, [s.key for s in plan.get_steps_to_execute_in_topo_order()],
+                                        log_key, log_context)
         while not active.is_complete or running:
             for step in active.get_steps_to_execute(limit=limit - len(running)):
                 step_context = job_context.for_step(step, active.get_known_state())
