@@ -21,7 +21,7 @@ Dagster + Spark start-up included), the CPU seconds the run's processes, the sta
 other processes on the machine took meanwhile (as run.py measures them), and verifies that
 every table's rows arrived in StarRocks (a wrong count fails the benchmark; timing never does).
 
-The run is made twice: at `--concurrency` (default: the product's, 4 steps at once in threads of
+The run is made twice: at `--concurrency` (default: the product's, 2 steps at once in threads of
 the run's process sharing its Spark session), then the same build with one step at a time
 (`run --concurrency 1`); both are printed with their ratio, the CPU other processes took during
 each (on a shared machine the ratio means little without it) and the peak resident memory of the
@@ -50,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mssql_starrocks.settings import DEFAULT_CONCURRENCY  # noqa: E402
 from benchmarks.run import (  # noqa: E402
     _descendants, _machine_busy, _rss_kib, _stat, _tree_cpu, log, sample_database, standin_settings,
 )
@@ -59,7 +60,6 @@ SCHEMA = "dbo"
 DEFAULT_TABLES = 100
 DEFAULT_ROWS = 1_000
 KINDS = ("raw", "iceberg", "starrocks", "checks")
-DEFAULT_CONCURRENCY = 4  # the product's default (mssql_starrocks.settings.DEFAULT_CONCURRENCY)
 
 
 # --- the tables ------------------------------------------------------------------------------

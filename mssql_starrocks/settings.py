@@ -117,13 +117,14 @@ def lock_options(env: Env | None = None) -> dict:
 
 
 # Steps of different tables a run takes at once (threads of its one process sharing its Spark
-# session); a small table's step is mostly waiting, so more than the 2 cores of a small machine.
+# session). A small table's step costs about as much CPU (Dagster, the Spark driver) as it waits,
+# so beyond the cores of a small machine more at once only adds memory: 2, for 2 cores.
 CONCURRENCY_ENV = "MSSQL_STARROCKS_CONCURRENCY"
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 2
 
 
 def concurrency(env: Env | None = None) -> int:
-    """MSSQL_STARROCKS_CONCURRENCY: steps a run takes at once (default 4; 1 = one after another)."""
+    """MSSQL_STARROCKS_CONCURRENCY: steps a run takes at once (default 2; 1 = one after another)."""
     value = (_env(env).get(CONCURRENCY_ENV) or "").strip()
     if not value:
         return DEFAULT_CONCURRENCY
