@@ -213,16 +213,21 @@ def plan(table: str, live: bool) -> None:
     p = plans.get(table.lower())
     if p is None:
         raise click.ClickException(f"{table} is not in the tables file (tables: {', '.join(sorted(plans))})")
-    if live or p.spec.columns is None:
-        columns = _mssql(p.database).columns(p.source_schema, p.source_table)
+    columns = None if live else p.listed_columns
+    if columns is None:
+        client = _mssql(p.database)
+        columns = client.columns(p.source_schema, p.source_table)
+        source = f"columns: SQL Server's catalog ({client.settings.display}), as a run reads them"
     else:
-        columns = [c.to_source(i + 1) for i, c in enumerate(p.spec.columns)]
+        source = (f"columns: as {cfg.tables_file_path()} lists them (a run reads SQL Server's catalog; "
+                  "`--live` plans from it)")
     try:
         schema_plan = p.schema_plan(columns)
     except sch.SchemaError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(f"{exc}\n({source})") from None
     click.echo(f"{p.source_label} -> Iceberg {p.namespace}.{p.table} -> StarRocks {p.namespace}.{p.table} "
                f"({p.starrocks.model}, load mode {p.load_mode})")
+    click.echo(source)
     rows = [("column", "SQL Server", "Iceberg", "StarRocks", "note")]
     rows += [(c.name, c.source_type or "(added)", c.iceberg_type, c.starrocks_type, c.note) for c in schema_plan.columns]
     widths = [max(len(str(r[i])) for r in rows) for i in range(5)]

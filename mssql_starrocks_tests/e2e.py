@@ -143,3 +143,20 @@ def starrocks_rows(devservers: dict[str, str], sql: str) -> list[tuple]:
         return list(cur.fetchall()) if cur.description else []
     finally:
         conn.close()
+
+
+def pyiceberg_glue_catalog(devservers: dict[str, str], name: str = "glue", **extra: str):
+    """pyiceberg's GlueCatalog on the S3 + Glue stand-in: an Iceberg reader/writer independent of the product."""
+    from pyiceberg.catalog.glue import GlueCatalog
+
+    endpoint = devservers["AWS_ENDPOINT_URL"]
+    return GlueCatalog(name, **{
+        "glue.endpoint": endpoint, "glue.region": devservers["AWS_REGION"],
+        "glue.access-key-id": devservers["AWS_ACCESS_KEY_ID"],
+        "glue.secret-access-key": devservers["AWS_SECRET_ACCESS_KEY"],
+        "s3.endpoint": endpoint, "s3.region": devservers["AWS_REGION"],
+        "s3.access-key-id": devservers["AWS_ACCESS_KEY_ID"],
+        "s3.secret-access-key": devservers["AWS_SECRET_ACCESS_KEY"],
+        "s3.force-virtual-addressing": "false",
+        **extra,
+    })

@@ -35,7 +35,8 @@ class FakeSteps:
         if name == self.fail_at:
             raise self.error
         schema_plan = sch.build(plan.source_label, COLUMNS, key_columns=["customer_id"])
-        return StepResult(metadata, schema_plan)
+        # As a real step reads it back from the table it wrote: here only the key is NOT NULL.
+        return StepResult(metadata, schema_plan, {c.name: c.name != "customer_id" for c in schema_plan.columns})
 
     def extract(self, spark, *, mssql, iceberg, plan, run_id, log, warn):
         assert spark == "spark-session" and mssql == "mssql-settings" and iceberg.display == "fake-catalog"
@@ -52,7 +53,8 @@ class FakeSteps:
 
     def to_starrocks(self, spark, *, iceberg, starrocks, plan, run_id, log):
         assert starrocks == "starrocks-settings"
-        return self._step("to_starrocks", plan, run_id, {"row_count": 3, "load_kind": "full", "loads": 1})
+        return self._step("to_starrocks", plan, run_id, {"row_count": 3, "load_kind": "full", "loads": 1,
+                                                         "filtered_rows": 0, "duration_s": 1.5, "rows_per_s": 2.0})
 
 
 class FakeCatalog:
@@ -98,6 +100,22 @@ def test_a_table_chain_materializes_in_order_with_the_run_id_and_readable_metada
     assert iceberg["table_location"] == dg.MetadataValue.path("file:///lake/t")
     assert iceberg["catalog"].value == "fake-catalog"
     assert "dagster/column_lineage" in iceberg
+    # The numbers users watch are int/float entries, which Dagit plots over materializations.
+    starrocks = result.asset_materializations_for_node(assets[2].node_def.name)[0].metadata
+    assert starrocks["dagster/row_count"] == dg.MetadataValue.int(3)
+    assert starrocks["filtered_rows"] == dg.MetadataValue.int(0) and starrocks["loads"] == dg.MetadataValue.int(1)
+    assert starrocks["duration_s"] == dg.MetadataValue.float(1.5)
+    assert starrocks["rows_per_s"] == dg.MetadataValue.float(2.0)
+    # Nullability as the step read it back from the layer's table; SQL Server's in the description.
+    columns = {c.name: c for c in starrocks["dagster/column_schema"].schema.columns}
+    assert columns["customer_id"].constraints.nullable is False
+    assert columns["name"].constraints.nullable is True and columns["_ingested_at"].constraints.nullable is True
+    assert columns["customer_id"].description == "SQL Server INT [customer_id] NOT NULL"
+    assert columns["name"].description == "SQL Server NVARCHAR(50) [name]"
+    # Each layer's description opens with its title: the graph writes only the key's last part.
+    assert [a.descriptions_by_key[k].split("\n\n")[0] for a, k in zip(assets, keys.all)] == [
+        "Raw landing of `demo.dbo.customers`", "Iceberg table of `demo.dbo.customers`",
+        "StarRocks table of `demo.dbo.customers`"]
     # The table's run lock was taken (and released when the run ended).
     assert (tmp_path / "locks").is_dir() and any((tmp_path / "locks").iterdir())
     assert table_lock_name(customers) == "demo_dbo.customers"

@@ -4,12 +4,15 @@
 `mssql-starrocks discover` wrote (cut down to two tables to keep the run short; the second one
 proves that the graph filter, not luck, decides what gets materialized). Headless Chromium
 launches the materialization with a click in the asset graph, follows the run in the UI until it
-succeeds, and reads the row-count checks off the graph and each asset's Checks tab. Screenshots
-of each step land in test-output/.
+succeeds, and reads the row-count checks off the graph and each asset's Checks tab, each layer's
+title on the graph and on the StarRocks asset's lineage, and (after a second run) the StarRocks
+asset's Columns (only the key non-nullable, as StarRocks made it) and the plots of the numbers
+users watch. Screenshots of each step land in test-output/.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -23,6 +26,7 @@ import pytest
 import requests
 import yaml
 
+from mssql_starrocks.lib.tables import LAYER_TITLE
 from mssql_starrocks_devservers import runtime, sample
 from mssql_starrocks_tests import e2e
 
@@ -45,6 +49,12 @@ WORKSPACE_QUERY = """{ workspaceOrError { __typename ... on Workspace { location
   name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 RUN_QUERY = """query($runId: ID!) { runOrError(runId: $runId) { __typename
   ... on Run { status assetSelection { path } } } }"""
+# The graph's node facets with "Description" added to Dagit's defaults, as a user ticks it in the
+# graph's facet menu (Dagit keeps the choice in localStorage): each node then shows its layer title.
+NODE_FACETS = ["unsynced-tag", "description", "checks", "latest-event", "status", "kind-tag", "automation",
+               "partitions"]
+# What a user watches over runs, plotted from each materialization's numeric metadata.
+PLOTTED = ("dagster/row_count", "duration_s", "rows_per_s", "filtered_rows")
 
 
 def _sync_playwright():
@@ -165,6 +175,22 @@ def _wait_for_run_end(page, timeout_s: int = RUN_TIMEOUT_S) -> str:
             page.reload(wait_until="domcontentloaded")
 
 
+def _materialize_all(page, base: str, log: Path) -> str:
+    """Launch the chain from the graph's "Materialize all" and follow the run to its end; its id."""
+    page.get_by_role("button", name="Materialize all").click()
+    toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}"))
+    toast.wait_for()
+    short_id = toast.inner_text().split()[-1]
+    page.get_by_role("link", name="View", exact=True).click()
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
+    run_id = page.url.rsplit("/", 1)[1]
+    assert run_id.startswith(short_id)
+    status = _wait_for_run_end(page)
+    run = _graphql(base, RUN_QUERY, runId=run_id)["runOrError"]
+    assert status == "Success", f"run {run_id} ended {status} ({run}):\n{_log_tail(log)}"
+    return run_id
+
+
 def test_a_table_chain_materialized_from_the_ui_passes_its_checks(devservers, tmp_path, test_output):
     sync_playwright = _sync_playwright()
     from playwright.sync_api import expect
@@ -174,7 +200,7 @@ def test_a_table_chain_materialized_from_the_ui_passes_its_checks(devservers, tm
     env = e2e.product_env(devservers, tmp_path, _tables_file(devservers, tmp_path))
     shots = {name: test_output / f"browser-{name}.png" for name in
              ("01-graph", "02-run-success", "03-checks-passed-graph", "04-checks-raw", "04-checks-iceberg",
-              "04-checks-starrocks", "failure")}
+              "04-checks-starrocks", "05-lineage", "06-starrocks-columns", "07-starrocks-plots", "failure")}
     for shot in shots.values():
         shot.unlink(missing_ok=True)
 
@@ -187,27 +213,22 @@ def test_a_table_chain_materialized_from_the_ui_passes_its_checks(devservers, tm
             # The "Join the Dagster community" dialog covers the page on localhost until dismissed;
             # dismiss it the way the UI remembers a dismissal.
             page.add_init_script("window.localStorage.setItem('communityNux', JSON.stringify('1'))")
+            page.add_init_script(f"window.localStorage.setItem('asset-node-facets', '{json.dumps(NODE_FACETS)}')")
+            titles = [f"{LAYER_TITLE[layer]} of {TABLE.replace('/', '.')}" for layer in CHECKS]
             try:
                 # 1. The asset graph filtered to the table's chain: its three nodes, nothing else.
                 page.goto(base + GRAPH_PATH, wait_until="domcontentloaded")
                 expect(page.get_by_text("Never materialized", exact=True)).to_have_count(3, timeout=UI_TIMEOUT_MS)
                 expect(page.get_by_text("Asset checks", exact=True)).to_have_count(3)
+                # Each node, named `customers` by its key, says which layer it is.
+                for title in titles:
+                    expect(page.get_by_text(title, exact=True)).to_have_count(1)
                 page.screenshot(path=shots["01-graph"])
 
                 # 2. Launch from the UI; the toast links to the run page.
-                page.get_by_role("button", name="Materialize all").click()
-                toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}"))
-                toast.wait_for()
-                short_id = toast.inner_text().split()[-1]
-                page.get_by_role("link", name="View", exact=True).click()
-                page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
-                run_id = page.url.rsplit("/", 1)[1]
-                assert run_id.startswith(short_id)
-
                 # 3. The run page shows the run succeed; the API confirms it ran only this chain.
-                status = _wait_for_run_end(page)
+                run_id = _materialize_all(page, base, log)
                 run = _graphql(base, RUN_QUERY, runId=run_id)["runOrError"]
-                assert status == "Success", f"run {run_id} ended {status} ({run}):\n{_log_tail(log)}"
                 expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
                 page.screenshot(path=shots["02-run-success"])
                 assert run["status"] == "SUCCESS"
@@ -233,6 +254,34 @@ def test_a_table_chain_materialized_from_the_ui_passes_its_checks(devservers, tm
                     expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()
                     expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
                     page.screenshot(path=shots[f"04-checks-{layer}"])
+
+                # 5. The StarRocks asset's lineage: the chain upstream of it, each node titled.
+                page.goto(f"{base}/assets/starrocks/{TABLE}?view=lineage&lineageScope=upstream&lineageDepth=2",
+                          wait_until="domcontentloaded")
+                for title in titles:
+                    expect(page.get_by_text(title, exact=True)).to_have_count(1, timeout=UI_TIMEOUT_MS)
+                expect(page.get_by_text("Materialized", exact=True)).to_have_count(3, timeout=UI_TIMEOUT_MS)
+                page.screenshot(path=shots["05-lineage"])
+
+                # 6. A second materialization, then the StarRocks asset's plots of the numbers
+                #    users watch (Overview > Metadata > Plots): one line per materialization.
+                page.goto(base + GRAPH_PATH, wait_until="domcontentloaded")
+                _materialize_all(page, base, log)
+                page.goto(f"{base}/assets/starrocks/{TABLE}", wait_until="domcontentloaded")
+                # Its Columns table marks non-nullable only what StarRocks created NOT NULL: the key,
+                # not the other columns SQL Server declares NOT NULL (full_name, created_at, ...).
+                key_row = page.locator("tr", has=page.get_by_text("customer_id", exact=True)).first  # Columns
+                expect(key_row.get_by_text("non-nullable", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+                expect(page.get_by_text("non-nullable", exact=True)).to_have_count(1)
+                expect(page.get_by_text("SQL Server NVARCHAR(100) [full_name] NOT NULL", exact=True)).to_be_visible()
+                key_row.scroll_into_view_if_needed()
+                page.screenshot(path=shots["06-starrocks-columns"])
+                page.get_by_role("button", name="Plots").click(timeout=UI_TIMEOUT_MS)
+                for label in PLOTTED:
+                    expect(page.get_by_text(label, exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+                assert page.locator("canvas").count() >= len(PLOTTED)
+                page.get_by_text("dagster/row_count", exact=True).scroll_into_view_if_needed()
+                page.screenshot(path=shots["07-starrocks-plots"], full_page=True)
             except Exception:
                 page.screenshot(path=shots["failure"])
                 raise

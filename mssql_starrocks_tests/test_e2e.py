@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import dagster as dg
 import pytest
 
+from mssql_starrocks.lib.tables import LAYER_TITLE
 from mssql_starrocks_tests import e2e
 
 
@@ -174,6 +175,21 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
     iceberg_types = dict(spark.table(table).dtypes)
     sr_types = dict(e2e.starrocks_rows(devservers, "SELECT column_name, column_type FROM information_schema.columns "
                                                    "WHERE table_schema = 'demo_dbo' AND table_name = 'customers'"))
+    # Nullability as each layer really has it: the landing's and the Iceberg table's schemas, and
+    # the table StarRocks created (only its key NOT NULL, whatever SQL Server declared).
+    really_nullable = {
+        "raw": {f.name: f.nullable for f in spark.read.option("snapshot-id", str(snap.snapshot_id)).table(landing)
+                .schema.fields},
+        "iceberg": {f.name: f.nullable for f in spark.table(table).schema.fields},
+        "starrocks": {n: v == "YES" for n, v in e2e.starrocks_rows(
+            devservers, "SELECT column_name, is_nullable FROM information_schema.columns "
+                        "WHERE table_schema = 'demo_dbo' AND table_name = 'customers'")},
+    }
+    assert really_nullable["starrocks"]["customer_id"] is False
+    assert [n for n, v in really_nullable["starrocks"].items() if not v] == ["customer_id"]
+    assert all(really_nullable["iceberg"].values())
+    source_not_null = [c.name for c in client.columns("dbo", "customers") if not c.nullable]
+    assert len(source_not_null) > 1  # SQL Server NOT NULL beyond the key, nullable in StarRocks
     audit = {"_ingested_at", "_dagster_run_id", "_source_system", "_source_table"}
     names = list(declared) + sorted(audit, key=["_ingested_at", "_dagster_run_id", "_source_system",
                                                 "_source_table"].index)
@@ -184,7 +200,9 @@ def test_materialization_metadata_describes_each_layer(demo, spark):
         assert [c.name for c in schema.value.columns] == names, layer
         for name, column in columns.items():
             if name in declared:
-                assert column.description.startswith(f"SQL Server {declared[name]} [{name}]"), (layer, name)
+                assert column.description.startswith(f"SQL Server {declared[name]} [{name}]"
+                                                      + (" NOT NULL" if name in source_not_null else "")), (layer, name)
+            assert column.constraints.nullable == really_nullable[layer][name], (layer, name)
             if layer == "raw":
                 assert column.type == landed[name], name
             elif layer == "iceberg":
@@ -237,7 +255,7 @@ def test_asset_descriptions_come_from_the_source_catalog(demo):
         source = node.metadata["source_table"].split(".", 1)[1]
         schema, name = source.split(".", 1)
         paragraphs = node.description.split("\n\n")
-        assert paragraphs[0].startswith(f"`demo.{schema}.{name}`: ")
+        assert paragraphs[0] == f"{LAYER_TITLE[key.path[0]]} of `demo.{schema}.{name}`"
         assert comments[(schema, name)] in paragraphs
         key_lines = [p for p in paragraphs if p.startswith("Key: ")]
         assert key_lines == ([f"Key: {', '.join(keys[(schema, name)])}"] if (schema, name) in keys else [])

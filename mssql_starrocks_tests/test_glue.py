@@ -115,19 +115,8 @@ def test_the_chain_lands_in_glue_and_s3_and_every_check_passes(devservers, glue_
 
 def test_glue_tables_read_back_with_pyiceberg_and_match_every_layer(devservers, glue_run):
     """An independent reader (pyiceberg + boto3 credentials) sees what SQL Server and StarRocks hold."""
-    from pyiceberg.catalog.glue import GlueCatalog
-
     assert glue_run["done"].returncode == 0
-    endpoint = devservers["AWS_ENDPOINT_URL"]
-    catalog = GlueCatalog("glue", **{
-        "glue.endpoint": endpoint, "glue.region": devservers["AWS_REGION"],
-        "glue.access-key-id": devservers["AWS_ACCESS_KEY_ID"],
-        "glue.secret-access-key": devservers["AWS_SECRET_ACCESS_KEY"],
-        "s3.endpoint": endpoint, "s3.region": devservers["AWS_REGION"],
-        "s3.access-key-id": devservers["AWS_ACCESS_KEY_ID"],
-        "s3.secret-access-key": devservers["AWS_SECRET_ACCESS_KEY"],
-        "s3.force-virtual-addressing": "false",
-    })
+    catalog = e2e.pyiceberg_glue_catalog(devservers)
     table = catalog.load_table("glue_demo.customers")
     data = table.scan(selected_fields=("customer_id",)).to_arrow()
     source = e2e.mssql_rows(devservers, "SELECT customer_id FROM dbo.customers ORDER BY customer_id")

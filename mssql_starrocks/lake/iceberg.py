@@ -184,6 +184,11 @@ def snapshot_by_id(spark, qualified: str, snapshot_id: int) -> Snapshot:
                    missing=f"snapshot {snapshot_id} of {qualified} does not exist (expired?)")
 
 
+def column_nullability(spark, qualified: str) -> dict[str, bool]:
+    """Whether each column of the table accepts NULL, as its Iceberg schema says (optional vs required)."""
+    return {f.name: f.nullable for f in spark.table(qualified).schema.fields}
+
+
 def table_location(spark, qualified: str) -> str | None:
     for row in spark.sql(f"DESCRIBE TABLE EXTENDED {qualified}").collect():
         if row[0] == "Location":

@@ -312,10 +312,35 @@ def load_plans(path: str | Path | None = None) -> list["TablePlan"]:
     """The validated tables file as plans (defaults applied); errors name the file."""
     path = tables_file_path(path)
     try:
-        return [p.model_copy(update={"tables_file": str(path)}) for p in plans(load_tables_file(path))]
+        loaded = [p.model_copy(update={"tables_file": str(path)}) for p in plans(load_tables_file(path))]
     except TablesFileError as exc:
         text = str(exc)
         raise TablesFileError(text if text.startswith(str(path)) else f"{path}: {text}") from None
+    _check_listed_columns(loaded)
+    return loaded
+
+
+def _check_listed_columns(loaded: list["TablePlan"]) -> None:
+    """Refuse, when definitions load, the entries whose own `columns` list cannot be migrated
+    (every column excluded, a type the project cannot carry, names colliding): what `plan`
+    refuses from the file, a run never starts on. Entries without `columns` are checked
+    against the live catalog by the extract, with the same rules (TablePlan.schema_plan)."""
+    from mssql_starrocks.mapping.schema import SchemaError
+
+    problems = []
+    for plan in loaded:
+        listed = plan.listed_columns
+        if listed is None:
+            continue
+        try:
+            plan.schema_plan(listed)
+        except SchemaError as exc:
+            text = str(exc)
+            problems.append(text if text.startswith(str(plan.tables_file)) else
+                            f"{plan.tables_file}: table {plan.spec.qualified}: columns: {text}; "
+                            "list such columns under exclude_columns (or rename them), or remove the table")
+    if problems:
+        raise TablesFileError("\n".join(problems))
 
 
 def load_tables_file(path: str | Path | None = None) -> TablesFile:
@@ -368,12 +393,28 @@ class TablePlan(BaseModel):
 
     def schema_plan(self, columns: list[typemap.SourceColumn]):
         """The targets' schema for these SQL Server columns: excluded columns left out, renames
-        and keys applied (raises SchemaError listing every problem)."""
+        and keys applied (raises SchemaError listing every problem). The one derivation `plan`
+        (tables file or live), definitions load (tables file) and the extract (live) share, so
+        each refuses what the others refuse for the same columns."""
         from mssql_starrocks.mapping import schema as sch
 
         excluded = set(self.spec.exclude_columns)
-        return sch.build(self.source_label, [c for c in columns if c.name not in excluded],
-                         key_columns=list(self.spec.key_columns), rename=dict(self.spec.rename))
+        kept = [c for c in columns if c.name not in excluded]
+        if columns and not kept:
+            # Only the audit columns would be left: an empty SELECT list in the extract.
+            raise sch.SchemaError(
+                f"{self.tables_file or tables_file_path()}: table {self.spec.qualified}: exclude_columns: "
+                f"no columns left to migrate ({self.source_label} has only {', '.join(c.name for c in columns)}, "
+                "all excluded); keep at least one column, or remove the table from the tables file")
+        return sch.build(self.source_label, kept, key_columns=list(self.spec.key_columns),
+                         rename=dict(self.spec.rename))
+
+    @property
+    def listed_columns(self) -> list[typemap.SourceColumn] | None:
+        """The columns the tables file lists (as `discover` wrote them), or None if it lists none."""
+        if self.spec.columns is None:
+            return None
+        return [c.to_source(i + 1) for i, c in enumerate(self.spec.columns)]
 
     @property
     def mode(self):

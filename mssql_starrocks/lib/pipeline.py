@@ -43,6 +43,8 @@ Log = Callable[[str], None]
 class StepResult:
     metadata: dict[str, Any]
     schema: sch.TableSchemaPlan | None = None
+    # column -> accepts NULL, read back from the table the step wrote (each layer has its own rules)
+    nullable: dict[str, bool] | None = None
 
 
 def raw_table(iceberg: ice.IcebergSettings, plan: TablePlan) -> str:
@@ -134,7 +136,7 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
         "duration_s": round(elapsed, 3),
         "rows_per_s": round(rows / elapsed, 1) if elapsed > 0 else 0.0,
         "jdbc_url": client.settings.jdbc_url(),
-    }, schema_plan)
+    }, schema_plan, ice.column_nullability(spark, target))
 
 
 def _deleted_rows(spark, client: MssqlClient, plan: TablePlan, schema_plan: sch.TableSchemaPlan,
@@ -206,7 +208,7 @@ def to_iceberg(spark, *, iceberg: ice.IcebergSettings, plan: TablePlan, raw_snap
         "duration_s": round(elapsed, 3),
         "rows_per_s": round(raw_snap.total_records / elapsed, 1) if elapsed > 0 else 0.0,
         **{state.short(k): v for k, v in props.items() if k in state.SHOWN},
-    }, landed_plan)
+    }, landed_plan, ice.column_nullability(spark, target))
 
 
 # --- 3. StarRocks ----------------------------------------------------------------------------
@@ -265,7 +267,7 @@ def to_starrocks(spark, *, iceberg: ice.IcebergSettings, starrocks: StarRocksSet
         "model": plan.starrocks.model,
         "duration_s": round(elapsed, 3),
         "rows_per_s": round(outcome.loaded / elapsed, 1) if elapsed > 0 else 0.0,
-    }, schema_plan)
+    }, schema_plan, client.column_nullability(database, table))
 
 
 def _try_delta(spark, client: StarRocksClient, plan: TablePlan, source: str, landing: str, snap: ice.Snapshot,

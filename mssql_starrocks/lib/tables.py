@@ -14,6 +14,8 @@ from mssql_starrocks.lib.config import TABLES_FILE_ENV, TablePlan, load_plans
 
 # The step of each layer, as failures, locks and the failure sensor name it.
 STEP_OF_LAYER = {"raw": "extract", "iceberg": "iceberg commit", "starrocks": "starrocks load"}
+# What each layer's asset is, first line of its description: the three keys of a chain end alike.
+LAYER_TITLE = {"raw": "Raw landing", "iceberg": "Iceberg table", "starrocks": "StarRocks table"}
 
 
 def schedule_name(prefix: str, cron: str | None = None) -> str:

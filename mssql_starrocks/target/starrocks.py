@@ -127,6 +127,15 @@ class StarRocksClient:
         )
         return [(r[0], r[1]) for r in rows]
 
+    def column_nullability(self, database: str, table: str) -> dict[str, bool]:
+        """Whether each column accepts NULL, as StarRocks created it (information_schema IS_NULLABLE)."""
+        rows = self.execute(
+            "SELECT column_name, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (database, table),
+        )
+        return {r[0]: str(r[1]).upper() == "YES" for r in rows}
+
     def count(self, database: str, table: str) -> int:
         return int(self.execute(f"SELECT COUNT(*) FROM {q(database)}.{q(table)}")[0][0])
 

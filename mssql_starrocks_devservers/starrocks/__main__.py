@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="root")
     parser.add_argument("--password-env", default="DEVSERVERS_STARROCKS_PASSWORD",
                         help="environment variable holding the password (never on the command line)")
-    parser.add_argument("--aws-endpoint-url", default=None, help="accepted for symmetry; external catalogs unsupported")
+    parser.add_argument("--aws-endpoint-url", default=None,
+                        help="the AWS (S3 + Glue) an external catalog reaches when its properties name no endpoint")
     args = parser.parse_args(argv)
     password = os.environ.get(args.password_env, "")
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=server.serve_forever, daemon=True).start()
 
     async def serve() -> None:
-        server = make_server(engine, args.user, password)
+        server = make_server(engine, args.user, password, aws_endpoint_url=args.aws_endpoint_url)
         await server.start_server(host=args.host, port=args.query_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlparse
 from mssql_starrocks_devservers.starrocks import columnar, loading
 from mssql_starrocks_devservers.starrocks.engine import Engine, SrError
 
-MAX_LABEL_LENGTH = 128  # System limits: a label cannot exceed 128 characters
+MAX_LABEL_LENGTH = loading.MAX_LABEL_LENGTH
 # Documented Stream Load headers the stand-in does not implement: a load naming one fails.
 UNSUPPORTED_HEADERS = ("where", "partitions", "temporary_partitions", "merge_condition", "jsonroot",
                        "compression", "exec_mem_limit", "two_phase_commit")

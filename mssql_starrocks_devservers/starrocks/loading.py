@@ -24,6 +24,7 @@ from mssql_starrocks_devservers.starrocks.engine import META, Engine, SrError, T
 from mssql_starrocks_devservers.starrocks.types import ConversionError, convert
 
 OP = "__op"
+MAX_LABEL_LENGTH = 128  # System limits: a label cannot exceed 128 characters
 
 # BE config primary_key_limit_size: an encoded primary key value longer than this fails the row.
 PRIMARY_KEY_LIMIT = 128

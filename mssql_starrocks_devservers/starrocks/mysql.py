@@ -14,6 +14,7 @@ import contextvars
 import datetime as dt
 import decimal
 import re
+import uuid
 from typing import Any
 
 import duckdb
@@ -30,8 +31,10 @@ from mysql_mimic.variables import GlobalVariables, SessionVariables
 from sqlglot import exp
 
 from mssql_starrocks_devservers.starrocks import loading
-from mssql_starrocks_devservers.starrocks.engine import INFO, Column, Engine, SrError, TableDef, qi
-from mssql_starrocks_devservers.starrocks.types import SrType, parse_type
+from mssql_starrocks_devservers.starrocks.catalogs import DEFAULT_CATALOG, INTERNAL_COMMENT, Catalogs, unknown_catalog
+from mssql_starrocks_devservers.starrocks.catalogs import not_supported as unsupported
+from mssql_starrocks_devservers.starrocks.engine import INFO, Column, Engine, SrError, TableDef
+from mssql_starrocks_devservers.starrocks.types import parse_type
 
 RELEASE = "3.3.9"
 COMMIT = "d2a4ad1"
@@ -40,6 +43,11 @@ MYSQL_VERSION = "5.1.0"
 
 NAME = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$\-]+)"
 QNAME = rf"({NAME})(?:\s*\.\s*({NAME}))?"
+# [catalog.][db.]table: three groups, the first always set.
+QNAME3 = rf"({NAME})(?:\s*\.\s*({NAME}))?(?:\s*\.\s*({NAME}))?"
+# Time travel on Iceberg tables: StarRocks 3.4.0+ ("Feature Support: Data Lake Analytics"); 3.3's parser has none.
+_STRING_LITERAL = re.compile(r"'(?:\\.|''|[^'\\])*'|\"(?:\\.|\"\"|[^\"\\])*\"", re.S)
+TIME_TRAVEL = re.compile(r"\bFOR\s+(?:VERSION|TIMESTAMP|SYSTEM_TIME|SYSTEM_VERSION)\s+AS\s+OF\b", re.I)
 
 
 def unq(name: str | None) -> str | None:
@@ -442,6 +450,26 @@ def _check_dml(tree: exp.Expression, table: TableDef, verb: str) -> None:
                           f"or storage model is not duplicate or column type is float or double.", 1064)
 
 
+def _show_tables(db: str, names: list[str], full: bool, like: str | None):
+    """SHOW [FULL] TABLES' result: FULL adds the table type, as MySQL and StarRocks answer it."""
+    pattern = _like(like)
+    names = [n for n in names if pattern.match(n)]
+    if full:
+        return [[n, "BASE TABLE"] for n in names], [f"Tables_in_{db}", "Table_type"]
+    return [[n] for n in names], [f"Tables_in_{db}"]
+
+
+def _check_readable(tree: exp.Expression, unreadable: dict[str, str]) -> None:
+    """A statement reading an Iceberg column the stand-in cannot read (ARRAY/MAP/STRUCT, TIME, FIXED) fails
+    loudly, also through `*` (the registered snapshot leaves those columns out)."""
+    for star in tree.find_all(exp.Star):
+        if not isinstance(star.parent, exp.Count):
+            raise unsupported(f"SELECT * of an Iceberg table with {next(iter(unreadable.values()))}")
+    for column in tree.find_all(exp.Column):
+        if column.name.lower() in unreadable:
+            raise unsupported(f"reading {unreadable[column.name.lower()]}")
+
+
 @contextlib.contextmanager
 def _analysis_errors():
     """DuckDB's binder errors as StarRocks' analyzer reports them (unknown column: 1054)."""
@@ -470,24 +498,33 @@ class Identity(IdentityProvider):
 
 
 class StarRocksSession(Session):
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, catalogs: Catalogs):
         variables = SessionVariables(GlobalVariables())
         variables.set("version", MYSQL_VERSION, force=True)
         variables.set("version_comment", VERSION_COMMENT, force=True)
         super().__init__(variables)
         self.engine = engine
+        self.catalogs = catalogs
+        self.catalog = DEFAULT_CATALOG  # SET CATALOG / USE catalog.db change it
 
     async def query(self, expression, sql: str, attrs: dict[str, str]):
         # The end of mysql-mimic's chain: a statement nothing here implements. Never a silent OK.
         raise MysqlError(not_supported(strip_comments(sql)), code=NOT_SUPPORTED_CODE)
 
     async def use(self, database: str) -> None:
-        if database.lower() != "information_schema":
-            try:
-                await asyncio.to_thread(self.engine.require_database, database)
-            except SrError as exc:
-                raise MysqlError(str(exc), code=exc.code) from None
-        self.database = database
+        try:
+            await asyncio.to_thread(self._use, self.catalog, database)
+        except SrError as exc:
+            raise MysqlError(str(exc), code=exc.code) from None
+
+    def _use(self, catalog: str, database: str) -> None:
+        """USE [catalog.]db: the database must exist in that catalog; the session then works there."""
+        if catalog == DEFAULT_CATALOG:
+            if database.lower() != "information_schema":
+                self.engine.require_database(database)
+        else:
+            self.catalogs.tables(catalog, database)  # Unknown catalog / Unknown database
+        self.catalog, self.database = catalog, database
 
     async def handle_query(self, sql: str, attrs: dict[str, str]):
         clean = strip_comments(sql)
@@ -527,6 +564,14 @@ class StarRocksSession(Session):
         first = words[0] if words else ""
         if first == "SET" and re.match(r"SET\s+(SESSION\s+|GLOBAL\s+)?TRANSACTION\b", sql, re.I):
             return [], []  # accepted; every statement here is its own transaction
+        if first in ("CREATE", "DROP", "SET", "USE", "REFRESH"):
+            handled = self._catalog_statement(sql)
+            if handled is not None:
+                return handled
+        if first in ("CREATE", "DROP") and self.catalog != DEFAULT_CATALOG and re.match(
+                r"(CREATE|DROP)\s+(DATABASE|SCHEMA|TABLE)\b", sql, re.I):
+            raise unsupported(f"{' '.join(sql.split()[:2]).upper()} in external catalog {self.catalog} (the stand-in "
+                              "only reads external catalogs)")
         if first == "CREATE" and re.match(r"CREATE\s+(DATABASE|SCHEMA)", sql, re.I):
             m = re.match(rf"CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?({NAME})", sql, re.I)
             self.engine.create_database(unq(m.group(2)), bool(m.group(1)))
@@ -538,6 +583,10 @@ class StarRocksSession(Session):
         if first == "CREATE" and re.match(r"CREATE\s+(EXTERNAL\s+)?TABLE", sql, re.I):
             if re.match(r"CREATE\s+EXTERNAL", sql, re.I):
                 raise SrError(not_supported(sql), NOT_SUPPORTED_CODE)
+            three = re.match(rf"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{QNAME3}", sql, re.I)
+            if three and three.group(3):
+                self._qualify(three.group(1), three.group(2), three.group(3), "CREATE TABLE")
+                sql = sql[:three.start(1)] + sql[three.end(1):].lstrip()[1:].lstrip()  # default_catalog. dropped
             table, if_not_exists, like = parse_create_table(sql, self.database)
             self.engine.require_database(table.database)
             if like:
@@ -548,15 +597,15 @@ class StarRocksSession(Session):
             self.engine.create_table(table, if_not_exists)
             return [], []
         if first == "DROP" and re.match(r"DROP\s+TABLE", sql, re.I):
-            m = re.match(rf"DROP\s+TABLE\s+(IF\s+EXISTS\s+)?{QNAME}", sql, re.I)
-            db, name = self._qualify(m.group(2), m.group(3))
+            m = re.match(rf"DROP\s+TABLE\s+(IF\s+EXISTS\s+)?{QNAME3}", sql, re.I)
+            db, name = self._qualify(m.group(2), m.group(3), m.group(4), "DROP TABLE")
             self.engine.drop_table(db, name, bool(m.group(1)))
             return [], []
         if first == "ALTER" and re.match(r"ALTER\s+TABLE", sql, re.I):
             return self._alter(sql)
         if first == "TRUNCATE":
-            m = re.match(rf"TRUNCATE\s+TABLE\s+{QNAME}", sql, re.I)
-            db, name = self._qualify(m.group(1), m.group(2))
+            m = re.match(rf"TRUNCATE\s+TABLE\s+{QNAME3}", sql, re.I)
+            db, name = self._qualify(m.group(1), m.group(2), m.group(3), "TRUNCATE TABLE")
             table = self.engine.require_table(db, name)
             loading.commit(self.engine, table, [[] for _ in table.columns], [], label=None, txn_id=0, overwrite=True)
             return [], []
@@ -567,24 +616,44 @@ class StarRocksSession(Session):
         if first == "SHOW":
             return self._show(sql)
         if first in ("DESC", "DESCRIBE"):
-            m = re.match(rf"DESC(?:RIBE)?\s+{QNAME}\s*$", sql, re.I)
+            m = re.match(rf"DESC(?:RIBE)?\s+{QNAME3}\s*$", sql, re.I)
             if m:
-                db, name = self._qualify(m.group(1), m.group(2))
+                catalog, db, name = self._resolve(m.group(1), m.group(2), m.group(3))
+                if catalog != DEFAULT_CATALOG:
+                    return self._describe_external(catalog, db, name)
                 return self._describe(db, name)
             return NotImplemented
         if first in ("SELECT", "WITH", "("):
             return self._select(sql)
         return NotImplemented
 
-    def _qualify(self, a: str, b: str | None) -> tuple[str, str]:
-        if b:
-            return unq(a), unq(b)
-        return self.engine.require_database(self.database), unq(a)
+    def _resolve(self, a: str, b: str | None = None, c: str | None = None) -> tuple[str, str, str]:
+        """(catalog, database, table) of `[catalog.][db.]table`, from the session's catalog and database."""
+        parts = [unq(x) for x in (a, b, c) if x]
+        if len(parts) == 3:
+            catalog, db, name = parts
+        elif len(parts) == 2:
+            catalog, (db, name) = self.catalog, parts
+        else:
+            catalog, db, name = self.catalog, self.database, parts[0]
+        if catalog != DEFAULT_CATALOG and not self.catalogs.exists(catalog):
+            raise unknown_catalog(catalog)
+        if not db:
+            raise SrError("No database selected", 1046)
+        return catalog, db, name
+
+    def _qualify(self, a: str, b: str | None, c: str | None = None, verb: str = "this statement") -> tuple[str, str]:
+        """(db, table) of a table of the internal catalog; an external catalog's table is refused loudly."""
+        catalog, db, name = self._resolve(a, b, c)
+        if catalog != DEFAULT_CATALOG:
+            raise unsupported(f"{verb} on table {catalog}.{db}.{name} of external catalog {catalog} (the stand-in "
+                              "only reads external catalogs)")
+        return self.engine.require_database(db), name
 
     def _alter(self, sql: str):
-        m = re.match(rf"ALTER\s+TABLE\s+{QNAME}\s+(.*)$", sql, re.I | re.S)
-        db, name = self._qualify(m.group(1), m.group(2))
-        action = m.group(3).strip()
+        m = re.match(rf"ALTER\s+TABLE\s+{QNAME3}\s+(.*)$", sql, re.I | re.S)
+        db, name = self._qualify(m.group(1), m.group(2), m.group(3), "ALTER TABLE")
+        action = m.group(4).strip()
         sm = re.match(rf"SWAP\s+WITH\s+({NAME})$", action, re.I)
         if sm:
             self.engine.swap(db, name, unq(sm.group(1)))
@@ -628,15 +697,24 @@ class StarRocksSession(Session):
                                        "FINISHED", "", None, 86400]})
 
     def _insert(self, sql: str):
-        m = re.match(rf"INSERT\s+(INTO|OVERWRITE)\s+(?:TABLE\s+)?{QNAME}\s*(.*)$", sql, re.I | re.S)
+        m = re.match(rf"INSERT\s+(INTO|OVERWRITE)\s+(?:TABLE\s+)?{QNAME3}\s*(.*)$", sql, re.I | re.S)
         if not m:
             raise SrError("Getting syntax error. Detail message: invalid INSERT")
         overwrite = m.group(1).upper() == "OVERWRITE"
-        db, name = self._qualify(m.group(2), m.group(3))
+        db, name = self._qualify(m.group(2), m.group(3), m.group(4), f"INSERT {m.group(1).upper()}")
         table = self.engine.require_table(db, name)
-        rest = m.group(4).strip()
-        if re.match(r"(WITH\s+LABEL|PARTITION|TEMPORARY\s+PARTITION|BY\s+NAME|PROPERTIES)\b", rest, re.I):
+        rest = m.group(5).strip()
+        if re.match(r"(PARTITION|TEMPORARY\s+PARTITION|BY\s+NAME|PROPERTIES)\b", rest, re.I):
             raise SrError(not_supported(f"INSERT {m.group(1)} ... {rest[:30]}"), NOT_SUPPORTED_CODE)
+        label = None
+        lm = re.match(rf"WITH\s+LABEL\s+({NAME})\s*", rest, re.I)
+        if lm:  # the load's label, unique in the database: a label already used refuses the INSERT
+            label, rest = unq(lm.group(1)), rest[lm.end():]
+            if len(label) > loading.MAX_LABEL_LENGTH:
+                raise SrError(f"Getting analyzing error. Detail message: Label format error: a label cannot exceed "
+                              f"{loading.MAX_LABEL_LENGTH} characters, got {len(label)}.", 1064)
+            if self.engine.label_state(db, label) is not None:
+                raise SrError(f"Label [{label}] has already been used.", 5025)
         columns = [c.name for c in table.columns]
         if rest.startswith("("):
             end = _matching_paren(rest, 0)
@@ -662,36 +740,85 @@ class StarRocksSession(Session):
         if outcome.filtered:
             raise SrError(f"Insert has filtered data in strict mode. {outcome.errors[0] if outcome.errors else ''}",
                           5025)
-        loading.commit(self.engine, table, converted, ops, label=None, txn_id=self.engine.next_txn_id(),
+        loading.commit(self.engine, table, converted, ops, label=label, txn_id=self.engine.next_txn_id(),
                        overwrite=overwrite)
         return Affected(len(records))
 
-    def _translate(self, sql: str) -> str:
+    def _translate(self, sql: str, conn) -> tuple[str, list[str]]:
+        """The statement in DuckDB's SQL, and the views registered on `conn` for the external catalogs'
+        tables it reads (the caller unregisters them once the statement ran)."""
+        masked = _STRING_LITERAL.sub(lambda lit: "'" + " " * (len(lit.group(0)) - 2) + "'", sql)
+        time_travel = TIME_TRAVEL.search(masked)
+        if time_travel:  # added in 3.4.0: a syntax error for 3.3's parser, at FOR
+            at = time_travel.start()
+            line, column = masked.count("\n", 0, at) + 1, at - (masked.rfind("\n", 0, at) + 1)
+            raise SrError(f"Getting syntax error at line {line}, column {column}. Detail message: Unexpected input "
+                          f"'{sql[at:at + 3]}'.", 1064)
         tree = sqlglot.parse_one(sql, read="starrocks")
-        default_db = self.database
-        for table in tree.find_all(exp.Table):
-            db = table.args.get("db")
-            db_name = db.name if db is not None else default_db
-            if db_name is None:
-                raise SrError("No database selected", 1046)
-            if db_name.lower() == "information_schema":
-                table.set("db", exp.to_identifier(INFO))
-                table.set("this", exp.to_identifier(table.name.lower()))
-                continue
-            self.engine.require_table(db_name, table.name)
-            table.set("db", exp.to_identifier(db_name, quoted=True))
-            table.set("this", exp.to_identifier(table.name, quoted=True))
+        views: list[str] = []
+        unreadable: dict[str, str] = {}
+        snapshots: dict[tuple[str, str, str], Any] = {}  # one snapshot per table for the whole statement
+        try:
+            for table in list(tree.find_all(exp.Table)):
+                catalog_node, db = table.args.get("catalog"), table.args.get("db")
+                if catalog_node is not None or self.catalog != DEFAULT_CATALOG:
+                    catalog, db_name, name = self._resolve(*[p.name for p in (catalog_node, db) if p is not None],
+                                                           table.name)
+                else:
+                    catalog, db_name, name = DEFAULT_CATALOG, (db.name if db is not None else self.database), table.name
+                if catalog != DEFAULT_CATALOG and db_name.lower() == "information_schema":
+                    raise unsupported(f"information_schema of external catalog {catalog}")
+                if catalog != DEFAULT_CATALOG:
+                    views.append(self._read_external(table, (catalog, db_name, name), conn, unreadable, snapshots))
+                    continue
+                if db_name is None:
+                    raise SrError("No database selected", 1046)
+                table.set("catalog", None)
+                if db_name.lower() == "information_schema":
+                    table.set("db", exp.to_identifier(INFO))
+                    table.set("this", exp.to_identifier(table.name.lower()))
+                    continue
+                self.engine.require_table(db_name, table.name)
+                table.set("db", exp.to_identifier(db_name, quoted=True))
+                table.set("this", exp.to_identifier(table.name, quoted=True))
+            if unreadable:
+                _check_readable(tree, unreadable)
+        except BaseException:
+            for view in views:
+                conn.unregister(view)
+            raise
         for func in list(tree.find_all(exp.Anonymous)):
             if func.name.lower() == "current_version":
                 func.replace(exp.Literal.string(f"{RELEASE}-{COMMIT}"))
-        return tree.sql(dialect="duckdb")
+        return tree.sql(dialect="duckdb"), views
+
+    def _read_external(self, table: exp.Table, key: tuple[str, str, str], conn, unreadable: dict[str, str],
+                       snapshots: dict) -> str:
+        """Register the Iceberg table's current snapshot on `conn` and point `table` at it; returns the view.
+        A table named twice in one statement is read at one snapshot (`snapshots`)."""
+        if key not in snapshots:
+            loaded = self.catalogs.load(*key)
+            snapshots[key] = (loaded, loaded.arrow(str(self.variables.get("time_zone") or "UTC")))
+        loaded, data = snapshots[key]
+        view = f"__iceberg_{uuid.uuid4().hex[:16]}"
+        conn.register(view, data)
+        unreadable.update({c.lower(): why for c, why in loaded.unreadable.items()})
+        alias = table.alias or key[2]
+        table.replace(exp.Table(this=exp.to_identifier(view, quoted=True),
+                                alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))))
+        return view
 
     def _run_select(self, sql: str):
-        query = self._translate(sql)
         cur = self.engine.cursor()
-        with _analysis_errors():
-            cur.execute(query)
-        return cur.description, cur.fetchall()
+        query, views = self._translate(sql, cur)
+        try:
+            with _analysis_errors():
+                cur.execute(query)
+            return cur.description, cur.fetchall()
+        finally:
+            for view in views:
+                cur.unregister(view)
+            cur.close()
 
     def _select(self, sql: str):
         if re.fullmatch(r"SELECT\s+current_version\s*\(\s*\)", sql, re.I):
@@ -707,10 +834,10 @@ class StarRocksSession(Session):
 
     def _dml(self, sql: str, verb: str):
         if verb == "DELETE":
-            m = re.match(rf"DELETE\s+FROM\s+{QNAME}", sql, re.I)
+            m = re.match(rf"DELETE\s+FROM\s+{QNAME3}", sql, re.I)
         else:
-            m = re.match(rf"UPDATE\s+{QNAME}", sql, re.I)
-        db, name = self._qualify(m.group(1), m.group(2))
+            m = re.match(rf"UPDATE\s+{QNAME3}", sql, re.I)
+        db, name = self._qualify(m.group(1), m.group(2), m.group(3), verb)
         table = self.engine.require_table(db, name)
         if verb == "UPDATE" and table.keys_type != "PRIMARY":
             raise SrError("Getting analyzing error. Detail message: does not support update on non-primary-key "
@@ -718,9 +845,14 @@ class StarRocksSession(Session):
         if m.group(0) and re.match(r"\s*PARTITION\b", sql[m.end():], re.I):
             raise SrError(not_supported("DELETE ... PARTITION"), NOT_SUPPORTED_CODE)
         _check_dml(sqlglot.parse_one(sql, read="starrocks"), table, verb)
-        query = self._translate(sql)
-        with self.engine.write_lock, _analysis_errors():
-            self.engine.db.execute(query)
+        with self.engine.write_lock:
+            query, views = self._translate(sql, self.engine.db)
+            try:
+                with _analysis_errors():
+                    self.engine.db.execute(query)
+            finally:
+                for view in views:
+                    self.engine.db.unregister(view)
         return [], []
 
     def _describe(self, db: str, name: str, full: bool = False, like: str | None = None):
@@ -742,28 +874,134 @@ class StarRocksSession(Session):
             return rows, ["Field", "Type", "Collation", "Null", "Key", "Default", "Extra", "Privileges", "Comment"]
         return rows, ["Field", "Type", "Null", "Key", "Default", "Extra"]
 
+    # --- external catalogs ---------------------------------------------------------------
+    def _catalog_statement(self, sql: str):
+        """CREATE EXTERNAL CATALOG, DROP CATALOG, SET CATALOG, USE [catalog.]db, REFRESH EXTERNAL TABLE;
+        None for any other statement."""
+        m = re.match(rf"CREATE\s+EXTERNAL\s+CATALOG\s+(IF\s+NOT\s+EXISTS\s+)?({NAME})\s*(.*)$", sql, re.I | re.S)
+        if m:
+            rest, comment = m.group(3), None
+            cm = re.match(r"COMMENT\s+(['\"])((?:\\.|(?!\1).)*)\1\s*(.*)$", rest, re.I | re.S)
+            if cm:
+                comment, rest = cm.group(2), cm.group(3)
+            pm = re.match(r"PROPERTIES\s*\((.*)\)\s*$", rest, re.I | re.S)
+            if not pm:
+                raise SrError("Getting syntax error. Detail message: CREATE EXTERNAL CATALOG needs "
+                              "PROPERTIES (\"key\" = \"value\", ...)", 1064)
+            properties = {}
+            for item in split_top(pm.group(1)):
+                km = re.fullmatch(r"(['\"])(.+?)\1\s*=\s*(['\"])(.*)\3", item.strip(), re.S)
+                if not km:
+                    raise SrError(f"Getting syntax error. Detail message: invalid property {item[:80]!r}: expected "
+                                  "\"key\" = \"value\"", 1064)
+                properties[km.group(2)] = km.group(4)
+            self.catalogs.create(unq(m.group(2)), properties, comment, bool(m.group(1)))
+            return [], []
+        m = re.match(rf"DROP\s+CATALOG\s+(IF\s+EXISTS\s+)?({NAME})\s*$", sql, re.I)
+        if m:
+            name = unq(m.group(2))
+            self.catalogs.drop(name, bool(m.group(1)))
+            if self.catalog == name:
+                self.catalog, self.database = DEFAULT_CATALOG, None
+            return [], []
+        m = re.match(rf"SET\s+CATALOG\s+({NAME})\s*$", sql, re.I)
+        if m:
+            name = unq(m.group(1))
+            if not self.catalogs.exists(name):
+                raise unknown_catalog(name)
+            if name != self.catalog:
+                self.catalog, self.database = name, None
+            return [], []
+        m = re.match(rf"USE\s+({NAME})(?:\s*\.\s*({NAME}))?\s*$", sql, re.I)
+        if m:
+            if m.group(2):
+                catalog = unq(m.group(1))
+                if not self.catalogs.exists(catalog):
+                    raise unknown_catalog(catalog)
+                self._use(catalog, unq(m.group(2)))
+            else:
+                self._use(self.catalog, unq(m.group(1)))
+            return [], []
+        m = re.match(rf"REFRESH\s+EXTERNAL\s+TABLE\s+{QNAME3}\s*(PARTITION\b.*)?$", sql, re.I | re.S)
+        if m:
+            catalog, db, name = self._resolve(m.group(1), m.group(2), m.group(3))
+            if catalog == DEFAULT_CATALOG:
+                raise unsupported("REFRESH EXTERNAL TABLE on a table of default_catalog")
+            self.catalogs.refresh(catalog, db, name)  # whole table: PARTITION (...) refreshes no less
+            return [], []
+        return None
+
+    def _show_catalogs(self, sql: str):
+        """SHOW CATALOGS / SHOW CREATE CATALOG, and SHOW DATABASES / TABLES of an external catalog; None
+        for the internal catalog's SHOW statements."""
+        if re.fullmatch(r"SHOW\s+CATALOGS", sql, re.I):
+            rows = [[DEFAULT_CATALOG, "Internal", INTERNAL_COMMENT]]
+            rows += [[c.name, "Iceberg", c.comment] for c in self.catalogs.all()]
+            return rows, ["Catalog", "Type", "Comment"]
+        m = re.match(rf"SHOW\s+CREATE\s+CATALOG\s+({NAME})\s*$", sql, re.I)
+        if m:
+            name = unq(m.group(1))
+            if name == DEFAULT_CATALOG:
+                raise unsupported("SHOW CREATE CATALOG default_catalog")
+            return [[name, self.catalogs.require(name).show_create()]], ["Catalog", "Create Catalog"]
+        m = re.match(rf"SHOW\s+(?:DATABASES|SCHEMAS)(?:\s+(?:FROM|IN)\s+({NAME}))?\s*(?:LIKE\s+'([^']*)')?\s*$",
+                     sql, re.I)
+        if m:
+            catalog = unq(m.group(1)) if m.group(1) else self.catalog
+            if catalog == DEFAULT_CATALOG:
+                return None  # the internal catalog's SHOW DATABASES [FROM default_catalog], below
+            pattern = _like(m.group(2))
+            names = ["information_schema"] + self.catalogs.databases(catalog)
+            return [[d] for d in names if pattern.match(d)], ["Database"]
+        m = re.match(rf"SHOW\s+(FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+({NAME})(?:\s*\.\s*({NAME}))?)?"
+                     r"\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        if m:
+            if m.group(3):
+                catalog, db = unq(m.group(2)), unq(m.group(3))
+            else:
+                catalog, db = self.catalog, unq(m.group(2)) if m.group(2) else self.database
+            if catalog == DEFAULT_CATALOG:
+                return None  # the internal catalog's SHOW TABLES [FROM [default_catalog.]db], below
+            if not self.catalogs.exists(catalog):
+                raise unknown_catalog(catalog)
+            if not db:
+                raise SrError("No database selected", 1046)
+            return _show_tables(db, self.catalogs.tables(catalog, db), bool(m.group(1)), m.group(4))
+        return None
+
+    def _describe_external(self, catalog: str, db: str, name: str):
+        """DESC catalog.db.table: every column nullable and no key, as StarRocks shows an Iceberg table."""
+        loaded = self.catalogs.load(catalog, db, name)
+        rows = []
+        for c in loaded.columns:
+            shown = "unknown" if c.name in loaded.unreadable and c.type == "unknown" else (
+                c.type.lower() if c.name in loaded.unreadable else c.sr_type.column_type)
+            rows.append([c.name, shown, "YES", "false", None, ""])
+        return rows, ["Field", "Type", "Null", "Key", "Default", "Extra"]
+
     def _show(self, sql: str):
         m = re.match(r"SHOW\s+(?:SESSION\s+|GLOBAL\s+)?VARIABLES(?:\s+LIKE\s+'([^']*)')?\s*$", sql, re.I)
         if m:  # here rather than in mysql-mimic, whose LIKE handling fails with this sqlglot
             pattern = _like(m.group(1))
             return ([(k, None if v is None else str(v)) for k, v in self.variables.list() if pattern.match(k)],
                     ["Variable_name", "Value"])
-        m = re.match(r"SHOW\s+(?:DATABASES|SCHEMAS)\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        shown = self._show_catalogs(sql)
+        if shown is not None:
+            return shown
+        m = re.match(rf"SHOW\s+(?:DATABASES|SCHEMAS)(?:\s+(?:FROM|IN)\s+{DEFAULT_CATALOG})?\s*(?:LIKE\s+'([^']*)')?\s*$",
+                     sql, re.I)
         if m:
             pattern = _like(m.group(1))
             return [[d] for d in ["information_schema"] + self.engine.databases() if pattern.match(d)], ["Database"]
-        m = re.match(rf"SHOW\s+(FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+({NAME}))?\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
+        m = re.match(rf"SHOW\s+(FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+(?:{DEFAULT_CATALOG}\s*\.\s*)?({NAME}))?"
+                     r"\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
         if m:
             db = unq(m.group(2)) if m.group(2) else self.engine.require_database(self.database)
             self.engine.require_database(db)
-            pattern = _like(m.group(3))
-            names = [t.name for t in self.engine.tables(db) if pattern.match(t.name)]
-            if m.group(1):  # FULL adds the table type, as MySQL and StarRocks answer it
-                return [[n, "BASE TABLE"] for n in names], [f"Tables_in_{db}", "Table_type"]
-            return [[n] for n in names], [f"Tables_in_{db}"]
-        m = re.match(rf"SHOW\s+CREATE\s+TABLE\s+{QNAME}\s*$", sql, re.I)
+            return _show_tables(db, [t.name for t in self.engine.tables(db)], bool(m.group(1)), m.group(3))
+        m = re.match(rf"SHOW\s+CREATE\s+TABLE\s+{QNAME3}\s*$", sql, re.I)
         if m:
-            db, name = self._qualify(m.group(1), m.group(2))
+            db, name = self._qualify(m.group(1), m.group(2), m.group(3), "SHOW CREATE TABLE")
             t = self.engine.require_table(db, name)
             return [[t.name, t.show_create()]], ["Table", "Create Table"]
         m = re.match(rf"SHOW\s+(FULL\s+)?COLUMNS\s+(?:FROM|IN)\s+{QNAME}(?:\s+(?:FROM|IN)\s+({NAME}))?"
@@ -873,8 +1111,12 @@ def _like(pattern: str | None) -> re.Pattern:
     return re.compile("^" + "".join(out) + "$", re.I | re.S)
 
 
-def make_server(engine: Engine, user: str, password: str) -> MysqlServer:
+def make_server(engine: Engine, user: str, password: str, aws_endpoint_url: str | None = None) -> MysqlServer:
+    """The FE query port; `aws_endpoint_url` is where external catalogs reach AWS (S3 + Glue) when their
+    properties name no endpoint."""
     # CLIENT_LONG_FLAG as MySQL and StarRocks advertise it: without it Connector/J reads the column
     # flags as one byte and takes the scale of every DECIMAL from the flags' second byte (0).
-    return MysqlServer(session_factory=lambda: StarRocksSession(engine), identity_provider=Identity(user, password),
+    catalogs = Catalogs(engine, aws_endpoint_url)
+    return MysqlServer(session_factory=lambda: StarRocksSession(engine, catalogs),
+                       identity_provider=Identity(user, password),
                        capabilities=DEFAULT_SERVER_CAPABILITIES | Capabilities.CLIENT_LONG_FLAG)

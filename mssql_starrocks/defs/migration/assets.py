@@ -19,19 +19,28 @@ from mssql_starrocks.defs.migration.resources import (
 from mssql_starrocks.lib import failures, pipeline
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.tables import (
-    STEP_OF_LAYER, TableKeys, configured_tables, table_keys, table_lock_name, table_pool,
+    LAYER_TITLE, STEP_OF_LAYER, TableKeys, configured_tables, table_keys, table_lock_name, table_pool,
 )
 from mssql_starrocks.mapping.schema import TableSchemaPlan
 
 
-def column_schema(schema_plan: TableSchemaPlan, layer: str) -> dg.TableSchema:
+def column_schema(schema_plan: TableSchemaPlan, layer: str, nullable: dict[str, bool] | None) -> dg.TableSchema:
+    """The layer's columns for Dagit's Columns table. `nullable` is read back from the table the
+    step wrote (the landing's, the Iceberg table's or StarRocks' own schema), since each layer has
+    its own rule: the Iceberg table makes every column optional and StarRocks only its key NOT
+    NULL, whatever SQL Server declared; SQL Server's own NOT NULL is in the description. Without
+    it (a step that read no table back) Dagit shows no nullability rather than a guessed one."""
     columns = []
     for c in schema_plan.columns:
         type_name = {"raw": c.spark_type, "iceberg": c.iceberg_type, "starrocks": c.starrocks_type}[layer]
-        origin = f"SQL Server {c.source_type} [{c.source_name}]" if c.source_name else c.note
+        origin = (f"SQL Server {c.source_type} [{c.source_name}]" + ("" if c.nullable else " NOT NULL")
+                  if c.source_name else c.note)
+        constraints = None
+        if nullable is not None and c.name in nullable:
+            constraints = dg.TableColumnConstraints(nullable=nullable[c.name], unique=False)
         columns.append(dg.TableColumn(
             name=c.name, type=type_name, description=origin + (f"; {c.note}" if c.note and c.source_name else ""),
-            constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=False),
+            constraints=constraints,
         ))
     return dg.TableSchema(columns=columns)
 
@@ -49,11 +58,12 @@ def type_table_markdown(schema_plan: TableSchemaPlan) -> str:
     return "\n".join(lines)
 
 
-def _schema_metadata(schema_plan: TableSchemaPlan | None, layer: str, upstream: dg.AssetKey | None) -> dict:
+def _schema_metadata(schema_plan: TableSchemaPlan | None, layer: str, upstream: dg.AssetKey | None,
+                     nullable: dict[str, bool] | None = None) -> dict:
     if schema_plan is None:
         return {}
     meta = {
-        "dagster/column_schema": column_schema(schema_plan, layer),
+        "dagster/column_schema": column_schema(schema_plan, layer, nullable),
         "type_mapping": dg.MetadataValue.md(type_table_markdown(schema_plan)),
     }
     if upstream is not None:
@@ -62,12 +72,15 @@ def _schema_metadata(schema_plan: TableSchemaPlan | None, layer: str, upstream: 
 
 
 def _description(plan: TablePlan, layer: str) -> str:
+    """Its first line is the layer's title (LAYER_TITLE): all three assets of a chain end their key
+    with the table's name, which is all Dagit's graph writes on a node; the description facet of
+    the graph and the asset's page show this line under it."""
     what = {
         "raw": "Run-scoped landing of the SQL Server table (Iceberg table, replaced atomically per extract).",
         "iceberg": "Iceberg table registered in the catalog (Glue in production), replaced atomically per load.",
         "starrocks": "StarRocks table loaded from the Iceberg snapshot by Stream Load and swapped in atomically.",
     }[layer]
-    parts = [f"`{plan.source_label}`: {what}"]
+    parts = [f"{LAYER_TITLE[layer]} of `{plan.source_label}`", what]
     if plan.spec.description:
         parts.append(plan.spec.description)
     if plan.spec.key_columns:
@@ -151,8 +164,10 @@ ID_KEYS = {"raw_snapshot_id", "snapshot_id", "iceberg_snapshot_id", "previous_sn
 
 
 def _step_metadata(result: pipeline.StepResult, layer: str, upstream: dg.AssetKey | None) -> dict:
-    """A step's numbers as Dagit metadata: numbers plot over time; 64-bit ids stay exact as text."""
-    meta: dict = {"dagster/row_count": result.metadata["row_count"]}
+    """A step's numbers as Dagit metadata: every count, duration and rate an int or float entry,
+    which Dagit plots over the materializations (the asset's Metadata "Plots" view and the
+    graph's sidebar); 64-bit ids stay exact as text, never plotted."""
+    meta: dict = {"dagster/row_count": dg.MetadataValue.int(int(result.metadata["row_count"]))}
     for key, value in result.metadata.items():
         if key == "row_count":
             continue
@@ -162,9 +177,15 @@ def _step_metadata(result: pipeline.StepResult, layer: str, upstream: dg.AssetKe
             meta[key] = dg.MetadataValue.path(value)
         elif isinstance(value, list):
             meta[key] = dg.MetadataValue.json(value)
+        elif isinstance(value, bool):
+            meta[key] = dg.MetadataValue.bool(value)
+        elif isinstance(value, int):
+            meta[key] = dg.MetadataValue.int(value)
+        elif isinstance(value, float):
+            meta[key] = dg.MetadataValue.float(value)
         else:
             meta[key] = value
-    meta.update(_schema_metadata(result.schema, layer, upstream))
+    meta.update(_schema_metadata(result.schema, layer, upstream, result.nullable))
     return meta
 
 

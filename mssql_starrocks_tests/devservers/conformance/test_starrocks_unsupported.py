@@ -47,7 +47,7 @@ UNSUPPORTED = [
     ("ADMIN SET FRONTEND CONFIG (\"max_routine_load_task_num_per_be\" = \"10\")",
      f"{S}/cluster-management/config_vars/ADMIN_SET_CONFIG/"),
     ("DROP MATERIALIZED VIEW IF EXISTS mv1", f"{S}/materialized_view/DROP_MATERIALIZED_VIEW/"),
-    ("INSERT INTO t WITH LABEL l1 VALUES (1, 'a')", f"{S}/loading_unloading/INSERT/"),
+    ("INSERT INTO t PARTITION (p1) VALUES (1, 'a')", f"{S}/loading_unloading/INSERT/"),
 ]
 
 
