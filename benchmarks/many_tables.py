@@ -21,8 +21,12 @@ Dagster + Spark start-up included), the CPU seconds the run's processes, the sta
 other processes on the machine took meanwhile (as run.py measures them), and verifies that
 every table's rows arrived in StarRocks (a wrong count fails the benchmark; timing never does).
 
-The product runs one table's steps at a time (in_process_executor, one Spark session per run)
-and its CLI has no concurrency setting yet: the benchmark says so instead of inventing one.
+The run is made twice: at `--concurrency` (default: the product's, 2 steps at once in threads of
+the run's process sharing its Spark session), then the same build with one step at a time
+(`run --concurrency 1`); both are printed with their ratio, the CPU other processes took during
+each (on a shared machine the ratio means little without it) and the peak resident memory of the
+run's processes. Spark jobs and S3 / Glue requests per step are counted in the second run, whose
+steps do not overlap. `--no-compare` makes only the first run.
 
 The last line is `seconds per table: X.XX` (the run's wall time / N).
 """
@@ -46,7 +50,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.run import _descendants, _machine_busy, _stat, _tree_cpu, log, sample_database, standin_settings  # noqa: E402
+from mssql_starrocks.settings import DEFAULT_CONCURRENCY  # noqa: E402
+from benchmarks.run import (  # noqa: E402
+    _descendants, _machine_busy, _rss_kib, _stat, _tree_cpu, log, sample_database, standin_settings,
+)
 
 DB = "many"
 SCHEMA = "dbo"
@@ -167,17 +174,21 @@ class TreeCpu:
         self.pid = pid
         self.period_s = period_s
         self.seen: dict[int, float] = {}
+        self.peak_rss_kib = 0  # the largest resident set of the whole tree at one sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
+        rss = 0
         for p in _descendants(self.pid):
             try:
                 own, _ = _stat(p)
             except OSError:
                 continue
             self.seen[p] = max(self.seen.get(p, 0.0), own)
+            rss += _rss_kib(p)
+        self.peak_rss_kib = max(self.peak_rss_kib, rss)
 
     def _run(self) -> None:
         while True:
@@ -202,17 +213,20 @@ def _self_cpu() -> float:
 
 
 # --- the run and its event log -----------------------------------------------------------------
-def run_cli(env_file: Path, dagster_home: Path, work: Path, standin_pids: dict[str, int], select: str) -> dict:
-    """`mssql-starrocks --env-file ... run --select ...` as a user runs it; timed and CPU-metered."""
+def run_cli(env_file: Path, dagster_home: Path, work: Path, standin_pids: dict[str, int], select: str,
+            concurrency: int) -> dict:
+    """`mssql-starrocks --env-file ... run --select ... --concurrency N` as a user runs it; timed,
+    CPU-metered, and the peak resident memory of its processes (CLI, Spark JVM, Python workers)."""
     cli = Path(sys.executable).with_name("mssql-starrocks")
     command = [str(cli) if cli.exists() else sys.executable, *([] if cli.exists() else ["-m", "mssql_starrocks.cli"]),
-               "--env-file", str(env_file), "run", "--select", select]
+               "--env-file", str(env_file), "run", "--select", select, "--concurrency", str(concurrency)]
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MSSQL_", "STARROCKS_", "ICEBERG_", "AWS_", "SPARK_", "GLUE_", "DAGSTER_"))}
     env["DAGSTER_HOME"] = str(dagster_home)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    log_path = work / "run.log"
-    log(f"running: mssql-starrocks --env-file {env_file.name} run --select '{select}' (DAGSTER_HOME={dagster_home})")
+    log_path = work / f"run-{concurrency}.log"
+    log(f"running: mssql-starrocks --env-file {env_file.name} run --select '{select}' --concurrency {concurrency} "
+        f"(DAGSTER_HOME={dagster_home})")
     machine0, self0, children0 = _machine_busy(), _self_cpu(), _children_cpu()
     standins0 = {k: _tree_cpu(pid) for k, pid in standin_pids.items()}
     started = time.monotonic()
@@ -235,6 +249,7 @@ def run_cli(env_file: Path, dagster_home: Path, work: Path, standin_pids: dict[s
         raise RuntimeError(f"no run summary in the CLI's output:\n{output[-3000:]}")
     return {"run_id": match.group(1), "materialized": int(match.group(2)), "checks_passed": int(match.group(3)),
             "checks": int(match.group(4)), "command_wall_s": wall, "summary": match.group(0),
+            "concurrency": concurrency, "peak_rss_mib": tree.peak_rss_kib / 1024,
             "cpu": {"run (CLI + Spark)": run_cpu, **{f"{k} stand-in": v for k, v in standins.items()},
                     "bench driver": bench, "other processes": other, "machine": machine}}
 
@@ -410,6 +425,10 @@ def main() -> int:
     parser.add_argument("--no-trace", action="store_true",
                         help="do not record Spark's event log nor count S3 / Glue requests per step")
     parser.add_argument("--per-table", action="store_true", help="print one line per table (default: only when N <= 20)")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                        help=f"steps a run takes at once (default: the product's, {DEFAULT_CONCURRENCY})")
+    parser.add_argument("--no-compare", action="store_true",
+                        help="skip the second run with one step at a time (concurrency 1)")
     args = parser.parse_args()
     if args.tables < 1 or args.rows < 1:
         parser.error("--tables and --rows must be positive")
@@ -449,7 +468,6 @@ def main() -> int:
             env_values["SPARK_CONF_JSON"] = json.dumps({"spark.eventLog.enabled": "true",
                                                         "spark.eventLog.dir": spark_events.as_uri()})
         s3glue_log = state_dir / "logs" / "s3glue.log"
-        s3glue_offset = s3glue_log.stat().st_size if s3glue_log.exists() else 0
         env_file = work / ".env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env_values.items()))
         os.chmod(env_file, 0o600)
@@ -457,20 +475,37 @@ def main() -> int:
         dagster_home.mkdir()
         shutil.copyfile(ROOT / "scripts" / "dagster.yaml", dagster_home / "dagster.yaml")  # as `make dagit` does
 
-        ran = run_cli(env_file, dagster_home, work, standin_pids, args.select)
-        log(ran["summary"])
-        times = step_times(dagster_home, ran["run_id"], plans)
+        # The run at the chosen concurrency first (it also creates the tables: the harder case),
+        # then the same build one step at a time; Spark jobs and S3 / Glue requests are counted
+        # in the run whose steps do not overlap, so each is attributed to its step exactly.
+        levels = [args.concurrency] + ([] if args.no_compare or args.concurrency == 1 else [1])
+        runs = {}
+        for level in levels:
+            offset = s3glue_log.stat().st_size if s3glue_log.exists() else 0
+            ran = run_cli(env_file, dagster_home, work, standin_pids, args.select, level)
+            log(ran["summary"])
+            times = step_times(dagster_home, ran["run_id"], plans)
+            counts = starrocks_counts(settings, plans)
+            wrong = {t: n for t, n in counts.items() if n != args.rows}
+            if wrong:
+                raise RuntimeError(f"StarRocks row counts differ from {args.rows} after the run at concurrency "
+                                   f"{level}: {wrong}")
+            runs[level] = {"ran": ran, "times": times, "s3glue_offset": offset}
+        traced = runs[levels[-1]]
         trace = None
         if not args.no_trace:
-            trace = {"spark": spark_jobs(spark_events, times["windows"]),
-                     "catalog": catalog_requests(s3glue_log, s3glue_offset, times["windows"], set(names))}
+            trace = {"spark": spark_jobs(spark_events, traced["times"]["windows"]),
+                     "catalog": catalog_requests(s3glue_log, traced["s3glue_offset"], traced["times"]["windows"],
+                                                 set(names)),
+                     "concurrency": levels[-1]}
             results["trace"] = trace
-        counts = starrocks_counts(settings, plans)
-        wrong = {t: n for t, n in counts.items() if n != args.rows}
-        results.update(ran=ran, times=times, starrocks_rows=counts)
+        main_run = runs[args.concurrency]
+        ran, times = main_run["ran"], main_run["times"]
+        results.update(ran=ran, times=times, starrocks_rows=counts,
+                       runs={str(k): {"ran": v["ran"], "per_table": v["times"]["per_table"],
+                                      "run_wall_s": v["times"]["run_wall_s"]} for k, v in runs.items()})
         report(args, ran, times, counts, env_values, trace)
-        if wrong:
-            raise RuntimeError(f"StarRocks row counts differ from {args.rows}: {wrong}")
+        compare(args, runs)
     finally:
         if own_standins:
             runtime.down(state_dir)
@@ -542,8 +577,12 @@ def report(args, ran: dict, times: dict, counts: dict, env_values: dict, trace: 
     run_wall = times["run_wall_s"]
     print()
     if run_wall:
-        print(f"run wall time (RUN_START -> RUN_SUCCESS): {run_wall:.1f}s; in steps {times['step_sum_s']:.1f}s, "
-              f"between steps (Dagster bookkeeping) {run_wall - times['step_sum_s']:.1f}s")
+        if times["step_sum_s"] <= run_wall:
+            print(f"run wall time (RUN_START -> RUN_SUCCESS): {run_wall:.1f}s; in steps {times['step_sum_s']:.1f}s, "
+                  f"between steps (Dagster bookkeeping) {run_wall - times['step_sum_s']:.1f}s")
+        else:
+            print(f"run wall time (RUN_START -> RUN_SUCCESS): {run_wall:.1f}s; in steps {times['step_sum_s']:.1f}s "
+                  f"(steps overlapped, up to {ran['concurrency']} at once)")
     loaded = sorted(end for _, end, _, kind in times["windows"] if kind == "starrocks")
     if loaded and times.get("run_start"):
         print(f"first table in StarRocks {loaded[0] - times['run_start']:.1f}s into the run, last "
@@ -558,7 +597,34 @@ def report(args, ran: dict, times: dict, counts: dict, env_values: dict, trace: 
           "of the machine): CPU this benchmark did not get")
     arrived = sum(1 for v in counts.values() if v == args.rows)
     print(f"StarRocks: {arrived}/{n} tables hold {args.rows:,} rows each")
-    print("concurrency: not configurable yet (one table at a time)")
+    print(f"peak resident memory of the run's processes (CLI, Spark JVM, Python workers): {ran['peak_rss_mib']:.0f} MiB "
+          f"at concurrency {ran['concurrency']}")
+
+
+def _run_line(level: int, entry: dict, n: int) -> str:
+    ran, times = entry["ran"], entry["times"]
+    wall = times["run_wall_s"] or ran["command_wall_s"]
+    per_kind = {k: statistics.mean(s[k] for s in times["per_table"].values()) for k in KINDS}
+    cpu = ran["cpu"]
+    available = max(1e-9, ran["command_wall_s"] * (os.cpu_count() or 1))
+    return (f"concurrency {level}: run wall {wall:.1f}s, {wall / n:.2f}s per table (steps per table: "
+            + ", ".join(f"{k} {v:.2f}s" for k, v in per_kind.items())
+            + f"); peak memory {ran['peak_rss_mib']:.0f} MiB; other processes took {cpu['other processes']:.1f} CPU s "
+            f"({100 * cpu['other processes'] / available:.0f}% of the machine)")
+
+
+def compare(args, runs: dict) -> None:
+    """Both runs' figures and their ratio (wall time at concurrency 1 / at the chosen one)."""
+    print()
+    for level, entry in runs.items():
+        print(_run_line(level, entry, args.tables))
+    if len(runs) > 1:
+        one, many = (runs[1]["times"]["run_wall_s"] or runs[1]["ran"]["command_wall_s"],
+                     runs[args.concurrency]["times"]["run_wall_s"] or runs[args.concurrency]["ran"]["command_wall_s"])
+        print(f"ratio: concurrency {args.concurrency} is {one / max(1e-9, many):.2f}x as fast as concurrency 1 "
+              "(timings on a shared machine are noisy: compare the other processes' CPU of both runs)")
+    else:
+        print("ratio: not measured (--no-compare or --concurrency 1)")
 
 
 if __name__ == "__main__":

@@ -38,13 +38,19 @@ def test_many_tables_small_run(tmp_path):
     assert re.search(r"total wall time of the command .*: \d+\.\ds", stdout)
     assert re.search(r"other processes took \d+\.\d CPU s", stdout)
     assert "Spark jobs" in stdout and "Glue calls" in stdout
-    assert ("concurrency: not configurable yet (one table at a time)" in stdout
-            or re.search(r"concurrency 1: .*ratio", stdout)), stdout[-2000:]
+    # Both runs (the default concurrency, 2, then 1) with their per-table figures, the ratio, others' CPU, memory.
+    for level in (2, 1):
+        assert re.search(rf"^concurrency {level}: run wall \d+\.\ds, \d+\.\d\ds per table \(steps per table: raw "
+                         rf"\d+\.\d\ds.*peak memory \d+ MiB; other processes took \d+\.\d CPU s", stdout, re.M), level
+    assert re.search(r"^ratio: concurrency 2 is \d+\.\d\dx as fast as concurrency 1", stdout, re.M)
+    assert re.search(r"peak resident memory of the run's processes .*: \d+ MiB at concurrency 2", stdout)
 
     # Every table's chain ran with every check, and its rows are in StarRocks.
     assert re.search(rf"{3 * TABLES} asset\(s\) materialized, (\d+)/\1 check\(s\) passed", stdout)
     assert f"StarRocks: {TABLES}/{TABLES} tables hold {ROWS:,} rows each" in stdout
     result = json.loads(out.read_text())
+    assert set(result["runs"]) == {"2", "1"}
+    assert all(run["ran"]["checks_passed"] == run["ran"]["checks"] == 5 * TABLES for run in result["runs"].values())
     assert result["starrocks_rows"] == {f"t{i:03d}": ROWS for i in range(1, TABLES + 1)}
     per_table = result["times"]["per_table"]
     assert sorted(per_table) == sorted(result["starrocks_rows"])

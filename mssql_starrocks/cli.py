@@ -311,7 +311,9 @@ def types_() -> None:
 @main.command()
 @click.option("--select", "selection", default="*", show_default=True,
               help="Dagster asset selection, e.g. 'raw/demo/dbo/customers*' (a table's chain) or 'group:demo_sales'.")
-def run(selection: str) -> None:
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Steps of different tables to run at once (default: MSSQL_STARROCKS_CONCURRENCY, else 2).")
+def run(selection: str, concurrency: int | None) -> None:
     """Materialize the selected assets with their checks (headless), recorded in DAGSTER_HOME.
 
     \b
@@ -332,7 +334,7 @@ def run(selection: str) -> None:
     keys = _selected_assets(graph, selection)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_implicit_global_asset_job_def()
-    outcome = runner.execute(job, instance, list(keys), pg.RunProgress(graph, keys))
+    outcome = runner.execute(job, instance, list(keys), pg.RunProgress(graph, keys), concurrency)
     _report_run(outcome, selection)
 
 

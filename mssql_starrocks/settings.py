@@ -127,6 +127,24 @@ def lock_options(env: Env | None = None) -> dict:
                 timeout_s=float(e.get("MSSQL_STARROCKS_LOCK_TIMEOUT_S") or 3600))
 
 
+# Steps of different tables a run takes at once (threads of its one process sharing its Spark
+# session). A small table's step costs about as much CPU (Dagster, the Spark driver) as it waits,
+# so beyond the cores of a small machine more at once only adds memory: 2, for 2 cores.
+CONCURRENCY_ENV = "MSSQL_STARROCKS_CONCURRENCY"
+DEFAULT_CONCURRENCY = 2
+
+
+def concurrency(env: Env | None = None) -> int:
+    """MSSQL_STARROCKS_CONCURRENCY: steps a run takes at once (default 2; 1 = one after another)."""
+    value = (_env(env).get(CONCURRENCY_ENV) or "").strip()
+    if not value:
+        return DEFAULT_CONCURRENCY
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{CONCURRENCY_ENV}={value!r} is not a whole number of at least 1: set it to how many "
+                         f"steps a run may take at once (default {DEFAULT_CONCURRENCY}; 1 runs them one by one)")
+    return int(value)
+
+
 def spark_remote_variable(env: Env | None = None) -> str | None:
     """The variable naming a Spark Connect URL: SPARK_REMOTE, or SPARK_MASTER set to sc://..."""
     e = _env(env)

@@ -21,14 +21,28 @@ def test_measures_cover_non_nulls_exact_ranges_and_only_columns_starrocks_has():
                       "non-null price", "min price", "max price", "non-null ratio"]  # no float extremes
     added_since = [m.label for m in profile.measures(plan, {"order_id"})]
     assert "non-null note" not in added_since
-    src, dst = profile.profile_queries(profile.measures(plan, {"order_id"}), source_table="[d].[dbo].[t]",
-                                       target_table="`d_dbo`.`t`")
-    assert src == ("SELECT COUNT_BIG(*), COUNT_BIG(CASE WHEN [Order ID] IS NOT NULL THEN 1 END), MIN([Order ID]), "
-                   "MAX([Order ID]) FROM [d].[dbo].[t]")
-    assert dst == "SELECT COUNT(*), COUNT(`order_id`), MIN(`order_id`), MAX(`order_id`) FROM `d_dbo`.`t`"
-    keys = profile.distinct_keys_sql(plan, source_table="[d].[dbo].[t]", target_table="`d_dbo`.`t`")
-    assert keys == ("SELECT COUNT_BIG(*) FROM (SELECT DISTINCT [Order ID] FROM [d].[dbo].[t]) AS k",
-                    "SELECT COUNT(*) FROM (SELECT DISTINCT `order_id` FROM `d_dbo`.`t`) AS k")
+    keyless = sch.build("demo.dbo.t", COLUMNS, key_columns=[])
+    queries = profile.profile_queries(profile.measures(keyless, {"order_id"}), keyless, source_table="[d].[dbo].[t]",
+                                      target_table="`d_dbo`.`t`")
+    assert queries.labels == ("rows", "non-null order_id", "min order_id", "max order_id")
+    assert queries.tsql == ("SELECT COUNT_BIG(*), COUNT_BIG(CASE WHEN [Order ID] IS NOT NULL THEN 1 END), "
+                            "MIN([Order ID]), MAX([Order ID]) FROM [d].[dbo].[t]")
+    assert queries.starrocks == "SELECT COUNT(*), COUNT(`order_id`), MIN(`order_id`), MAX(`order_id`) FROM `d_dbo`.`t`"
+
+
+def test_with_a_key_the_distinct_keys_come_in_the_same_query():
+    plan = sch.build("demo.dbo.t", COLUMNS, key_columns=["Order ID"])
+    queries = profile.profile_queries(profile.measures(plan, {"order_id"}), plan, source_table="[d].[dbo].[t]",
+                                      target_table="`d_dbo`.`t`")
+    assert queries.labels == ("rows", "non-null order_id", "min order_id", "max order_id", "distinct keys")
+    assert queries.tsql == (
+        "SELECT p.*, k.n FROM (SELECT COUNT_BIG(*) AS m0, COUNT_BIG(CASE WHEN [Order ID] IS NOT NULL THEN 1 END) "
+        "AS m1, MIN([Order ID]) AS m2, MAX([Order ID]) AS m3 FROM [d].[dbo].[t]) AS p CROSS JOIN "
+        "(SELECT COUNT_BIG(*) AS n FROM (SELECT DISTINCT [Order ID] FROM [d].[dbo].[t]) AS d) AS k")
+    assert queries.starrocks == (
+        "SELECT p.*, k.n FROM (SELECT COUNT(*) AS m0, COUNT(`order_id`) AS m1, MIN(`order_id`) AS m2, "
+        "MAX(`order_id`) AS m3 FROM `d_dbo`.`t`) AS p CROSS JOIN "
+        "(SELECT COUNT(*) AS n FROM (SELECT DISTINCT `order_id` FROM `d_dbo`.`t`) AS d) AS k")
 
 
 def test_compare_matches_numbers_by_value_and_names_each_difference():

@@ -9,6 +9,7 @@ snapshot its own run committed even when others commit concurrently.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,13 @@ class IcebergSettings:
         return f"{self.spark_catalog_name}.`{namespace}`.`{table}`"
 
     def ensure_namespace(self, spark, namespace: str) -> None:
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {self.spark_catalog_name}.`{namespace}`")
+        # One at a time in this process: the catalogs' IF NOT EXISTS is a look-then-create, and a
+        # run's steps of two tables of one namespace run at once (defs/migration/executor.py).
+        with _NAMESPACE_LOCK:
+            spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {self.spark_catalog_name}.`{namespace}`")
+
+
+_NAMESPACE_LOCK = threading.Lock()
 
 
 def table_exists(spark, qualified: str) -> bool:

@@ -40,19 +40,36 @@ def measures(plan: TableSchemaPlan, starrocks_columns: set[str]) -> list[Measure
     return out
 
 
-def distinct_keys_sql(plan: TableSchemaPlan, *, source_table: str, target_table: str) -> tuple[str, str] | None:
+@dataclass(frozen=True)
+class ProfileQueries:
+    """One query per side; its single row holds a value per label, in order."""
+
+    labels: tuple[str, ...]
+    tsql: str
+    starrocks: str
+
+
+def profile_queries(ms: list[Measure], plan: TableSchemaPlan, *, source_table: str,
+                    target_table: str) -> ProfileQueries:
+    """The measures, and with a key the number of distinct keys, in one query on each side: the
+    aggregates and the distinct-key count (a derived table each) side by side in one row."""
+    src = f"SELECT {', '.join(m.tsql for m in ms)} FROM {source_table}"
+    dst = f"SELECT {', '.join(m.starrocks for m in ms)} FROM {target_table}"
+    labels = tuple(m.label for m in ms)
     if not plan.key_columns:
-        return None
+        return ProfileQueries(labels, src, dst)
     by_name = {c.name: c for c in plan.columns}
-    src = ", ".join(quote_tsql(by_name[k].source_name or k) for k in plan.key_columns)
-    dst = ", ".join(quote_backtick(k) for k in plan.key_columns)
-    return (f"SELECT COUNT_BIG(*) FROM (SELECT DISTINCT {src} FROM {source_table}) AS k",
-            f"SELECT COUNT(*) FROM (SELECT DISTINCT {dst} FROM {target_table}) AS k")
-
-
-def profile_queries(ms: list[Measure], *, source_table: str, target_table: str) -> tuple[str, str]:
-    return (f"SELECT {', '.join(m.tsql for m in ms)} FROM {source_table}",
-            f"SELECT {', '.join(m.starrocks for m in ms)} FROM {target_table}")
+    src_keys = ", ".join(quote_tsql(by_name[k].source_name or k) for k in plan.key_columns)
+    dst_keys = ", ".join(quote_backtick(k) for k in plan.key_columns)
+    src_named = ", ".join(f"{m.tsql} AS m{i}" for i, m in enumerate(ms))
+    dst_named = ", ".join(f"{m.starrocks} AS m{i}" for i, m in enumerate(ms))
+    return ProfileQueries(
+        labels + ("distinct keys",),
+        f"SELECT p.*, k.n FROM (SELECT {src_named} FROM {source_table}) AS p CROSS JOIN "
+        f"(SELECT COUNT_BIG(*) AS n FROM (SELECT DISTINCT {src_keys} FROM {source_table}) AS d) AS k",
+        f"SELECT p.*, k.n FROM (SELECT {dst_named} FROM {target_table}) AS p CROSS JOIN "
+        f"(SELECT COUNT(*) AS n FROM (SELECT DISTINCT {dst_keys} FROM {target_table}) AS d) AS k",
+    )
 
 
 def _normal(value):

@@ -35,7 +35,9 @@ class RunOutcome:
     status: str = ""           # the run's status recorded in the instance
 
 
-def execute(job, instance: dg.DagsterInstance, keys: list, progress: RunProgress) -> RunOutcome:
+def execute(job, instance: dg.DagsterInstance, keys: list, progress: RunProgress,
+            concurrency: int | None = None) -> RunOutcome:
+    from mssql_starrocks.defs.migration import executor
     from mssql_starrocks.terminal.view_lines import LineView
     from mssql_starrocks.terminal.view_live import LiveView
 
@@ -48,8 +50,9 @@ def execute(job, instance: dg.DagsterInstance, keys: list, progress: RunProgress
 
     def work():
         try:
-            outcome["result"] = job.execute_in_process(instance=instance, asset_selection=keys,
-                                                       raise_on_error=False, run_id=run_id)
+            outcome["result"] = executor.execute_in_process(job, instance=instance, asset_selection=keys,
+                                                            raise_on_error=False, run_id=run_id,
+                                                            concurrency=concurrency)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             outcome["error"] = exc
         finally:

@@ -193,15 +193,10 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         schema_plan = source_schema(source, plan)
         ms = prof.measures(schema_plan, {name for name, _ in target.columns(plan.namespace, plan.table)})
         target_table = f"{quote_backtick(plan.namespace)}.{quote_backtick(plan.table)}"
-        src_sql, dst_sql = prof.profile_queries(ms, source_table=plan.source_qualified_tsql, target_table=target_table)
-        labels = [m.label for m in ms]
-        src_vals, dst_vals = list(source.query(src_sql)[0]), list(target.execute(dst_sql)[0])
-        keys_sql = prof.distinct_keys_sql(schema_plan, source_table=plan.source_qualified_tsql,
-                                          target_table=target_table)
-        if keys_sql is not None:
-            labels.append("distinct keys")
-            src_vals.append(source.query(keys_sql[0])[0][0])
-            dst_vals.append(target.execute(keys_sql[1])[0][0])
+        queries = prof.profile_queries(ms, schema_plan, source_table=plan.source_qualified_tsql,
+                                       target_table=target_table)
+        labels = list(queries.labels)
+        src_vals, dst_vals = list(source.query(queries.tsql)[0]), list(target.execute(queries.starrocks)[0])
         diffs = prof.compare(labels, src_vals, dst_vals)
         # Rows written to SQL Server after the extract change its side legitimately: then WARN.
         live = plan.mode.profile_is_live(int(src_vals[0]), int(dst_vals[0]))

@@ -22,6 +22,7 @@ from pydantic import PrivateAttr
 
 from mssql_starrocks import settings as env_settings
 from mssql_starrocks.lake import iceberg as ice
+from mssql_starrocks.defs.migration.executor import threaded_executor
 from mssql_starrocks.lib import locks
 from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
 from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR, build_session, check_spark_connect, jar_paths
@@ -170,9 +171,9 @@ def migration_resources(env: dict[str, str] | None = None) -> dict[str, object]:
 @dg.definitions
 def defs() -> dg.Definitions:
     # One process per run shares one Spark session across the run's steps (a JVM per step would
-    # cost seconds each); Spark parallelises inside each step.
+    # cost seconds each); several tables' steps run at once in its threads (executor.py).
     plans = configured_tables()
     check_spark_connect(plans)
     load_paths.refuse_unusable(plans, iceberg_catalog_type=env_settings.catalog_type(),
                                starrocks_catalog=env_settings.starrocks_iceberg_catalog())
-    return dg.Definitions(resources=migration_resources(), executor=dg.in_process_executor)
+    return dg.Definitions(resources=migration_resources(), executor=threaded_executor)
