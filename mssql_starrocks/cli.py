@@ -311,8 +311,8 @@ def types_() -> None:
 @main.command()
 @click.option("--select", "selection", default="*", show_default=True,
               help="Dagster asset selection, e.g. 'raw/demo/dbo/customers*' (a table's chain) or 'group:demo_sales'.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=None,
-              help="Steps of different tables to run at once (default: MSSQL_STARROCKS_CONCURRENCY, else 2).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Steps of different tables to run at once (default: MSSQL_STARROCKS_CONCURRENCY, else 1).")
 def run(selection: str, concurrency: int | None) -> None:
     """Materialize the selected assets with their checks (headless), recorded in DAGSTER_HOME.
 

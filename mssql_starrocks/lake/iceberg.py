@@ -66,6 +66,10 @@ class IcebergSettings:
                 # moment. (Not WAL: a pooled catalog connection that keeps a read snapshot open
                 # then fails every later commit with SQLITE_BUSY_SNAPSHOT.)
                 f"{p}.jdbc.busy_timeout": "60000",
+                # One SQLite connection per JVM: steps of several tables run at once in one process
+                # (the threaded executor), and two connections of one process committing together
+                # got SQLITE_BUSY at once; Iceberg's client pool queues the callers instead.
+                f"{p}.clients": "1",
                 f"{p}.warehouse": warehouse,
             })
         else:

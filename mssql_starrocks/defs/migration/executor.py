@@ -32,6 +32,7 @@ from dagster._core.execution.plan.objects import StepFailureData
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.retries import RetryMode, get_retries_config
 from dagster._core.executor.base import Executor
+from dagster._core.executor.in_process import InProcessExecutor
 from dagster._utils.error import serializable_error_info_from_exc_info
 
 from mssql_starrocks import settings
@@ -141,10 +142,12 @@ def _threaded_steps(job_context: PlanExecutionContext, plan: ExecutionPlan, limi
                                            f"default: {settings.CONCURRENCY_ENV} when the run starts, else "
                                            f"{settings.DEFAULT_CONCURRENCY}."),
 })
-def threaded_executor(init_context) -> ThreadedExecutor:
+def threaded_executor(init_context) -> ThreadedExecutor | InProcessExecutor:
     """Up to `max_concurrent` steps at once in threads of the run's process, sharing its resources."""
     config = init_context.executor_config
     limit = config.get("max_concurrent") or settings.concurrency()
+    if limit == 1:  # one step at a time: Dagster's own in-process executor, in the run's thread
+        return InProcessExecutor(retries=RetryMode.from_config(config["retries"]))
     return ThreadedExecutor(retries=RetryMode.from_config(config["retries"]), max_concurrent=limit)
 
 
