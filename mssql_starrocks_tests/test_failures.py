@@ -18,6 +18,8 @@ JDBC_LOGIN = ("An error occurred while calling o123.load.\n: com.microsoft.sqlse
 @pytest.mark.parametrize("error, kind", [
     (RuntimeError(JDBC_LOGIN), "auth"),
     (RuntimeError("Stream Load l1 into d.t: the FE answered 401 instead of a redirect to a BE"), "auth"),
+    (RuntimeError("starrocks://h:9030: error 5203: Access denied; you need (at least one of) the CREATE TABLE "
+                  "privilege(s) on DATABASE d for this operation."), "privilege"),
     (UntrustedCertificate("mssql://h:1/db: the server's TLS certificate is not trusted"), "trust"),
     (RuntimeError("javax.net.ssl.SSLHandshakeException: PKIX path building failed"), "trust"),
     (RuntimeError("SQLServerException: Invalid object name 'dbo.gone'."), "missing object"),

@@ -10,6 +10,7 @@ and of the Java exceptions behind it (Spark, mssql-jdbc, the AWS SDK):
 | class | what | examples |
 | --- | --- | --- |
 | auth | a login or key refused | SQL Server 18456 "Login failed", StarRocks 1045 / HTTP 401, AWS InvalidAccessKeyId |
+| privilege | the user logged in but may not do it | StarRocks 5203 "Access denied; you need (at least one of) the CREATE TABLE privilege(s) on DATABASE d" |
 | trust | a TLS certificate not trusted | source/trust.py's refusal, mssql-jdbc's PKIX / SSLHandshakeException |
 | missing object | a table, column, database or bucket that is not there | SQL Server 208/207, NoSuchBucket |
 | invalid SQL | a statement the server cannot parse or run | SQL Server 102/156, StarRocks 1064 |
@@ -46,6 +47,7 @@ AWS_PERMANENT = {"AccessDenied": "auth", "AccessDeniedException": "auth", "AllAc
 PERMANENT_CLASSES: dict[str, re.Pattern] = {
     "auth": re.compile(r"Login failed for user|error 18456\b|Access denied for user|\bHTTP 401\b|answered 401\b|"
                        r"password authentication failed|The security token included in the request is invalid", re.I),
+    "privilege": re.compile(r"Access denied; you need \(at least one of\) the .+? privilege\(s\)", re.I),
     "trust": re.compile(r"certificate is not trusted|PKIX path|unable to find valid certification path|"
                         r"CertificateException|No subject alternative|certificate verify failed", re.I),
     "missing object": re.compile(r"Invalid object name|Invalid column name|error (208|207)\b|Unknown database|"
