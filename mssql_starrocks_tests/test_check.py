@@ -134,6 +134,17 @@ def test_check_and_run_agree_on_the_right_to_create_tables_and_check_leaves_noth
         assert "missing privilege: CREATE DATABASE on CATALOG default_catalog" in rights
         assert f"GRANT CREATE DATABASE ON CATALOG default_catalog TO USER '{user}'@'%'" in rights
         assert (target,) not in _admin(devservers, "SHOW DATABASES")
+        # Allowed to create it: the probe creates it, probes inside it and drops it again.
+        _admin(devservers, f"GRANT CREATE DATABASE ON CATALOG default_catalog TO USER '{user}'@'%'",
+               f"GRANT CREATE TABLE, DROP ON ALL DATABASES TO USER '{user}'@'%'",
+               f"GRANT SELECT, INSERT, DELETE, ALTER, DROP ON ALL TABLES IN ALL DATABASES TO USER '{user}'@'%'")
+        checked = mssql_starrocks(["check"], cwd=tmp_path)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert _lines(checked)["StarRocks rights"] == [
+            f"OK   StarRocks rights       {target}: user {user} may create, Stream Load into, read, alter and "
+            "drop tables; the database does not exist yet: the user may create it (the run does), and the probe "
+            "dropped it again"]
+        assert (target,) not in _admin(devservers, "SHOW DATABASES")
     finally:
         _admin(devservers, f"DROP USER IF EXISTS '{user}'@'%'", f"DROP DATABASE IF EXISTS {target}")
 
