@@ -142,8 +142,8 @@ def check() -> None:
         except Exception as exc:  # noqa: BLE001
             line(False, "StarRocks catalog", str(exc))
     if not plans:
-        say(f"SKIP {'StarRocks rights':<22} no tables in {cfg.tables_file_path()}: nothing to probe (run "
-            "`mssql-starrocks discover` first)")
+        say(f"SKIP {'StarRocks rights':<22} no usable tables file ({cfg.tables_file_path()}): no target database "
+            "to probe (write one with `mssql-starrocks discover`)")
     for target in _probe_targets(plans):
         try:
             found = _check_rights(sr, target)
