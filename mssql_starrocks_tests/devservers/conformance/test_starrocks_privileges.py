@@ -43,15 +43,31 @@ def as_user(devservers, world, database=None):
                            user=world["user"], password=world["password"], database=database, autocommit=True)
 
 
-def admin_run(world, *statements):
-    with world["admin"].cursor() as cur:
+@pytest.fixture
+def conn(devservers, world):
+    """A connection as the world's user."""
+    connection = as_user(devservers, world)
+    yield connection
+    connection.close()
+
+
+def run(connection, *statements) -> list[tuple]:
+    """The statements in order; the last one's rows."""
+    rows: list[tuple] = []
+    with connection.cursor() as cur:
         for sql in statements:
             cur.execute(sql)
+            rows = list(cur.fetchall()) if cur.description else []
+    return rows
 
 
-def denied(conn, sql) -> str:
-    with pytest.raises(pymysql.err.MySQLError) as info, conn.cursor() as cur:
-        cur.execute(sql)
+def admin_run(world, *statements):
+    return run(world["admin"], *statements)
+
+
+def denied(connection, sql) -> str:
+    with pytest.raises(pymysql.err.MySQLError) as info:
+        run(connection, sql)
     code, message = info.value.args[0], info.value.args[1]
     assert code == DENIED, message
     return message
@@ -59,8 +75,7 @@ def denied(conn, sql) -> str:
 
 @pytest.mark.doc(CREATE_USER)
 def test_created_user_logs_in_with_its_password_only(devservers, world):
-    conn = as_user(devservers, world)
-    conn.close()
+    as_user(devservers, world).close()
     with pytest.raises(pymysql.err.OperationalError) as info:
         pymysql.connect(host=devservers["STARROCKS_HOST"], port=int(devservers["STARROCKS_QUERY_PORT"]),
                         user=world["user"], password="wrong")
@@ -75,89 +90,69 @@ def test_create_existing_user_fails_unless_if_not_exists(world):
 
 
 @pytest.mark.doc(ITEMS)
-def test_new_user_has_no_privileges_and_insert_is_refused_with_5203(devservers, world):
-    conn = as_user(devservers, world)
+def test_new_user_has_no_privileges_and_insert_is_refused_with_5203(world, conn):
     message = denied(conn, f"INSERT INTO {world['db']}.t VALUES (1, 'a')")
     assert message.startswith("Access denied; you need (at least one of) the INSERT privilege(s) on TABLE t "
                               "for this operation.")
     denied(conn, f"SELECT * FROM {world['db']}.t")
-    conn.close()
 
 
 @pytest.mark.doc(FAQ)
-def test_all_on_all_tables_does_not_allow_create_table(devservers, world):
+def test_all_on_all_tables_does_not_allow_create_table(world, conn):
     """The FAQ: ALL ON ALL TABLES IN DATABASE does not allow CREATE TABLE; CREATE TABLE ON DATABASE does."""
     db = world["db"]
     admin_run(world, f"GRANT ALL ON ALL TABLES IN DATABASE {db} TO USER '{world['user']}'@'%'")
-    conn = as_user(devservers, world)
     message = denied(conn, f"CREATE TABLE {db}.t2 (id INT) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)")
     assert f"the CREATE TABLE privilege(s) on DATABASE {db} for this operation" in message
     admin_run(world, f"GRANT CREATE TABLE ON DATABASE {db} TO USER '{world['user']}'@'%'")
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {db}.t2 (id INT) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)")
-        cur.execute(f"INSERT INTO {db}.t2 VALUES (1)")  # ALL TABLES covers a table created later
-        cur.execute(f"SELECT count(*) FROM {db}.t2")
-        assert cur.fetchone()[0] == 1
-        cur.execute(f"DROP TABLE {db}.t2")
-    conn.close()
+    # ALL TABLES covers a table created later.
+    assert run(conn, f"CREATE TABLE {db}.t2 (id INT) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)",
+               f"INSERT INTO {db}.t2 VALUES (1)", f"SELECT count(*) FROM {db}.t2") == [(1,)]
+    run(conn, f"DROP TABLE {db}.t2")
 
 
 @pytest.mark.doc(GRANT)
-def test_table_privileges_are_separate(devservers, world):
-    db, user = world["db"], world["user"]
-    admin_run(world, f"GRANT INSERT, SELECT ON TABLE {db}.t TO USER '{user}'@'%'")
-    conn = as_user(devservers, world)
-    with conn.cursor() as cur:
-        cur.execute(f"INSERT INTO {db}.t VALUES (1, 'a')")
-        cur.execute(f"SELECT count(*) FROM {db}.t")
-        assert cur.fetchone()[0] == 1
+def test_table_privileges_are_separate(world, conn):
+    db = world["db"]
+    admin_run(world, f"GRANT INSERT, SELECT ON TABLE {db}.t TO USER '{world['user']}'@'%'")
+    assert run(conn, f"INSERT INTO {db}.t VALUES (1, 'a')", f"SELECT count(*) FROM {db}.t") == [(1,)]
     assert "the DELETE privilege(s) on TABLE t" in denied(conn, f"DELETE FROM {db}.t WHERE id = 1")
     assert "the DROP privilege(s) on TABLE t" in denied(conn, f"DROP TABLE {db}.t")
     assert "the ALTER privilege(s) on TABLE t" in denied(conn, f"ALTER TABLE {db}.t ADD COLUMN w INT")
-    conn.close()
 
 
 @pytest.mark.doc(GRANT)
-def test_swap_needs_alter_on_both_tables(devservers, world):
+def test_swap_needs_alter_on_both_tables(world, conn):
     db, user = world["db"], world["user"]
     admin_run(world, f"CREATE TABLE {db}.s (id INT, v VARCHAR(10)) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)",
               f"GRANT ALTER ON TABLE {db}.t TO USER '{user}'@'%'")
-    conn = as_user(devservers, world)
     assert "the ALTER privilege(s) on TABLE s" in denied(conn, f"ALTER TABLE {db}.t SWAP WITH s")
     admin_run(world, f"GRANT ALTER ON TABLE {db}.s TO USER '{user}'@'%'")
-    with conn.cursor() as cur:
-        cur.execute(f"ALTER TABLE {db}.t SWAP WITH s")
-    conn.close()
+    run(conn, f"ALTER TABLE {db}.t SWAP WITH s")
 
 
 @pytest.mark.doc(REVOKE)
-def test_revoke_takes_the_privilege_back(devservers, world):
+def test_revoke_takes_the_privilege_back(world, conn):
     db, user = world["db"], world["user"]
     admin_run(world, f"GRANT INSERT ON ALL TABLES IN DATABASE {db} TO USER '{user}'@'%'")
-    conn = as_user(devservers, world)
-    with conn.cursor() as cur:
-        cur.execute(f"INSERT INTO {db}.t VALUES (1, 'a')")
+    run(conn, f"INSERT INTO {db}.t VALUES (1, 'a')")
     admin_run(world, f"REVOKE INSERT ON ALL TABLES IN DATABASE {db} FROM USER '{user}'@'%'")
     denied(conn, f"INSERT INTO {db}.t VALUES (2, 'b')")
-    conn.close()
 
 
 @pytest.mark.doc(ITEMS)
-def test_create_database_needs_the_catalog_privilege(devservers, world):
-    conn = as_user(devservers, world)
+def test_create_database_needs_the_catalog_privilege(world, conn):
     name = f"{world['db']}_new"
     message = denied(conn, f"CREATE DATABASE {name}")
     assert "the CREATE DATABASE privilege(s) on CATALOG default_catalog" in message
     admin_run(world, f"GRANT CREATE DATABASE ON CATALOG default_catalog TO USER '{world['user']}'@'%'")
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
+    run(conn, f"CREATE DATABASE {name}")
     assert "the DROP privilege(s) on DATABASE" in denied(conn, f"DROP DATABASE {name}")
     admin_run(world, f"DROP DATABASE {name}")
-    conn.close()
 
 
 @pytest.mark.doc(SHOW_GRANTS)
-def test_show_grants_lists_each_grant(devservers, world):
+def test_show_grants_lists_each_grant(world, conn):
     db, user = world["db"], world["user"]
     admin_run(world, f"GRANT CREATE TABLE ON DATABASE {db} TO USER '{user}'@'%'",
               f"GRANT SELECT ON ALL TABLES IN DATABASE {db} TO USER '{user}'@'%'")
@@ -167,11 +162,7 @@ def test_show_grants_lists_each_grant(devservers, world):
         grants = [row[2] for row in cur.fetchall()]
     assert f"GRANT CREATE TABLE ON DATABASE {db} TO USER '{user}'@'%'" in grants
     assert f"GRANT SELECT ON ALL TABLES IN DATABASE {db} TO USER '{user}'@'%'" in grants
-    conn = as_user(devservers, world)
-    with conn.cursor() as cur:
-        cur.execute("SHOW GRANTS")  # any user sees its own
-        assert len(cur.fetchall()) == 2
-    conn.close()
+    assert len(run(conn, "SHOW GRANTS")) == 2  # any user sees its own
 
 
 @pytest.mark.doc(FAQ)
@@ -179,19 +170,17 @@ def test_show_tables_lists_only_tables_with_a_privilege(devservers, world):
     db, user = world["db"], world["user"]
     admin_run(world, f"CREATE TABLE {db}.hidden (id INT) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)",
               f"GRANT SELECT ON TABLE {db}.t TO USER '{user}'@'%'")
-    conn = as_user(devservers, world, database=db)
-    with conn.cursor() as cur:
-        cur.execute("SHOW TABLES")
-        assert [r[0] for r in cur.fetchall()] == ["t"]
-    conn.close()
+    in_db = as_user(devservers, world, database=db)
+    try:
+        assert run(in_db, "SHOW TABLES") == [("t",)]
+    finally:
+        in_db.close()
 
 
 @pytest.mark.doc(GRANT)
-def test_only_the_administrator_grants(devservers, world):
-    conn = as_user(devservers, world)
+def test_only_the_administrator_grants(world, conn):
     message = denied(conn, f"GRANT SELECT ON ALL TABLES IN DATABASE {world['db']} TO USER '{world['user']}'@'%'")
     assert "the GRANT privilege(s) on SYSTEM for this operation" in message
-    conn.close()
 
 
 @pytest.mark.doc(GRANT)
