@@ -149,16 +149,19 @@ def test_check_and_run_agree_on_the_right_to_create_tables_and_check_leaves_noth
         _admin(devservers, f"DROP USER IF EXISTS '{user}'@'%'", f"DROP DATABASE IF EXISTS {target}")
 
 
-@pytest.mark.integration  # a subprocess starting Spark
+@pytest.mark.integration  # subprocesses starting Spark
 def test_check_fails_a_missing_jar_naming_it_and_the_command_that_fetches_it(devservers, tmp_path):
+    """check names the missing jar and the command that fetches it; a run fails the same way, once."""
     from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR
+    from mssql_starrocks_devservers import sample
 
     jars = tmp_path / "jars"
     jars.mkdir()
     for jar in DEFAULT_JARS_DIR.glob("*.jar"):
         if not jar.name.startswith("mssql-jdbc-"):
             (jars / jar.name).symlink_to(jar.resolve())
-    env = {**devservers, "MSSQL_DATABASE": "master", "ICEBERG_CATALOG_TYPE": "local",
+    sample.load(devservers, spec="demo", database="nojar")
+    env = {**devservers, "MSSQL_DATABASE": "nojar", "ICEBERG_CATALOG_TYPE": "local",
            "ICEBERG_LOCAL_DIR": str(tmp_path / "iceberg"), "ICEBERG_WAREHOUSE": "", "MSSQL_STARROCKS_JARS_DIR": str(jars)}
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     checked = mssql_starrocks(["check"], cwd=tmp_path)
@@ -166,3 +169,14 @@ def test_check_fails_a_missing_jar_naming_it_and_the_command_that_fetches_it(dev
     assert _lines(checked)["Spark + jars"] == [
         f"FAIL Spark + jars           Spark jars missing in {jars}: mssql-jdbc. Run `jars/fetch.sh` (it fetches the "
         "versions pinned in jars/pom.xml with Maven)."]
+
+    assert mssql_starrocks(["discover", "--schema", "dbo"], cwd=tmp_path).returncode == 0
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").touch()
+    ran = mssql_starrocks(["run", "--select", "raw/nojar/dbo/customers"], cwd=tmp_path, env={"DAGSTER_HOME": str(home)})
+    assert ran.returncode == 1, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "what failed: nojar.dbo.customers, step extract" in ran.stderr, ran.stderr[-3000:]
+    assert f"Spark jars missing in {jars}: mssql-jdbc. Run `jars/fetch.sh`" in ran.stderr
+    log = re.search(r"details:\s+(\S+\.log)", ran.stderr).group(1)
+    assert "[extract; bad configuration: not retried]" in (tmp_path / log).read_text()

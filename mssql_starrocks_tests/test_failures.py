@@ -26,6 +26,7 @@ JDBC_LOGIN = ("An error occurred while calling o123.load.\n: com.microsoft.sqlse
     (RuntimeError("SQLServerException: Incorrect syntax near 'FROM'."), "invalid SQL"),
     (OSError(28, "No space left on device"), "disk full"),
     (ValueError("ICEBERG_CATALOG_TYPE=local cannot use the S3 warehouse ICEBERG_WAREHOUSE=s3://b"), "bad configuration"),
+    (RuntimeError("Spark jars missing in /x/jars: mssql-jdbc. Run `jars/fetch.sh`"), "bad configuration"),
     (RuntimeError("org.apache.spark.SparkException: Job 3 cancelled as part of cancellation of all jobs"), "canceled"),
     (RuntimeError("SQLServerException: Connection reset"), None),
     (RuntimeError("Read timed out"), None),
