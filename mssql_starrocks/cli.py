@@ -103,7 +103,8 @@ def main(ctx: click.Context, env_file: str | None, verbose: bool) -> None:
 
 @main.command()
 def check() -> None:
-    """Check every connection: SQL Server, the Iceberg catalog, StarRocks (FE SQL and HTTP)."""
+    """Check every connection: SQL Server, the Iceberg catalog, StarRocks (FE SQL and HTTP), the
+    StarRocks user's right to create and load tables in each target database, and Spark + jars."""
     settings.require(settings.REQUIRED)
     failures = 0
 
@@ -133,12 +134,30 @@ def check() -> None:
         line(True, "StarRocks (HTTP)", _check_stream_load_endpoint(sr.settings))
     except Exception as exc:  # noqa: BLE001
         line(False, "StarRocks (HTTP)", str(exc))
-    catalog_users = _catalog_path_tables()
+    plans = _configured_plans()
+    catalog_users = [p for p in plans if p.starrocks.load_path == "catalog"]
     if catalog_users:
         try:
             line(True, "StarRocks catalog", _check_catalog_path(sr, catalog_users))
         except Exception as exc:  # noqa: BLE001
             line(False, "StarRocks catalog", str(exc))
+    if not plans:
+        say(f"SKIP {'StarRocks rights':<22} no usable tables file ({cfg.tables_file_path()}): no target database "
+            "to probe (write one with `mssql-starrocks discover`)")
+    for target in _probe_targets(plans):
+        try:
+            found = _check_rights(sr, target)
+            line(found.ok, "StarRocks rights", found.detail)
+        except Exception as exc:  # noqa: BLE001
+            line(False, "StarRocks rights", f"{target.database}: {exc}")
+    if catalog_users:
+        say(f"{'':4} {'':<22} (catalog load path: StarRocks' INSERT ... SELECT also needs USAGE on catalog "
+            f"{sr.settings.iceberg_catalog or '(STARROCKS_ICEBERG_CATALOG)'} and SELECT on its tables; not probed "
+            "here, the run's first load asks for them)")
+    try:
+        line(True, "Spark + jars", _check_spark(catalog))
+    except Exception as exc:  # noqa: BLE001
+        line(False, "Spark + jars", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     if failures:
         raise CommandFailed(Problem(f"{failures} of the connections above (the FAIL line(s))",
                                     "each FAIL line says why", "correct the settings the FAIL line(s) name in .env "
@@ -159,13 +178,45 @@ def _check_catalog(catalog) -> str:
     return f"{catalog.display}: Glue answers, bucket {bucket} reachable"
 
 
-def _catalog_path_tables() -> list:
-    """Tables of the tables file with starrocks.load_path catalog ([] without a usable tables file:
-    `check` needs none)."""
+def _configured_plans() -> list:
+    """The tables file's plans ([] without a usable tables file: `check` needs none)."""
     try:
-        return [p for p in cfg.load_plans() if p.starrocks.load_path == "catalog"]
+        return cfg.load_plans()
     except cfg.TablesFileError:
         return []
+
+
+def _probe_targets(plans) -> list:
+    """One probe per StarRocks database the tables load into (first table's replication_num)."""
+    from mssql_starrocks.target.rights import ProbeTarget
+
+    targets: dict[str, ProbeTarget] = {}
+    for p in plans:
+        seen = targets.get(p.namespace)
+        deletes = p.starrocks.load_path == "catalog" or bool(seen and seen.deletes)
+        targets[p.namespace] = ProbeTarget(p.namespace, seen.replication_num if seen else p.starrocks.replication_num,
+                                           deletes)
+    return list(targets.values())
+
+
+def _check_rights(sr, target):
+    from mssql_starrocks.target.rights import probe_database
+
+    return probe_database(sr, target)
+
+
+def _check_spark(catalog) -> str:
+    """The Spark session the run would start (its conf, the catalog's settings, Spark Connect if
+    set), started once and stopped."""
+    from mssql_starrocks.lib.spark import check_session
+
+    conf = settings.spark_conf()
+    if catalog is not None:
+        conf.update(catalog.spark_conf())
+    remote_var = settings.spark_remote_variable()
+    if remote_var:
+        conf["spark.remote"] = os.environ[remote_var]
+    return check_session(conf)
 
 
 def _check_catalog_path(sr, plans) -> str:

@@ -26,7 +26,7 @@ import pytest
 import requests
 import yaml
 
-from mssql_starrocks.lib.tables import LAYER_TITLE
+from mssql_starrocks.lib.tables import LAYER_KIND, LAYER_TITLE
 from mssql_starrocks_devservers import runtime, sample
 from mssql_starrocks_tests import e2e
 
@@ -220,7 +220,10 @@ def test_a_table_chain_materialized_from_the_ui_passes_its_checks(devservers, tm
                 page.goto(base + GRAPH_PATH, wait_until="domcontentloaded")
                 expect(page.get_by_text("Never materialized", exact=True)).to_have_count(3, timeout=UI_TIMEOUT_MS)
                 expect(page.get_by_text("Asset checks", exact=True)).to_have_count(3)
-                # Each node, named `customers` by its key, says which layer it is.
+                # Each node, named `customers` by its key, says which layer it is: its medallion
+                # kind tag (a default facet) and, with the Description facet, its layer's title.
+                for medallion in (LAYER_KIND[layer].capitalize() for layer in CHECKS):  # Dagit: "Bronze", ...
+                    expect(page.get_by_text(medallion, exact=True)).to_have_count(1)
                 for title in titles:
                     expect(page.get_by_text(title, exact=True)).to_have_count(1)
                 page.screenshot(path=shots["01-graph"])

@@ -112,7 +112,10 @@ def test_secrets_are_not_in_the_resolved_definitions_repr(defs):
     assert "pw-not-shown-1" not in text and "pw-not-shown-2" not in text
 
 
-KINDS = {"raw": {"mssql", "spark", "iceberg"}, "iceberg": {"spark", "iceberg"}, "starrocks": {"spark", "starrocks"}}
+# Each layer's technologies and its medallion (Dagit's bronze/silver/gold kind icons tell the
+# three nodes of a chain apart: their titles are all the table's name).
+KINDS = {"raw": {"mssql", "spark", "iceberg", "bronze"}, "iceberg": {"spark", "iceberg", "silver"},
+         "starrocks": {"spark", "starrocks", "gold"}}
 # (table key, source names, owners, configured tags) as the fixture sets them.
 EXPECTED_TABLES = [
     ("demo/dbo/customers", ("demo", "dbo", "customers"), ["crm-lead@example.com", "team:crm"],
@@ -154,6 +157,9 @@ def test_owners_and_tags_can_be_selected_in_dagster(defs):
     assert select('tag:pii=yes') == {f"{layer}/demo/dbo/customers" for layer in KINDS}
     assert select('owner:"team:crm"') == {f"{layer}/demo/dbo/customers" for layer in KINDS}
     assert select('tag:source_schema=sales and kind:starrocks') == {"starrocks/demo/sales/orders"}
+    # The keys users select with are unchanged; the medallion kind selects a layer.
+    assert select('kind:gold and tag:source_schema=sales') == {"starrocks/demo/sales/orders"}
+    assert select('kind:bronze') == {f"raw/{table}" for table, *_ in EXPECTED_TABLES}
 
 
 def test_the_stream_load_size_is_a_setting_refused_when_wrong(monkeypatch, defs):

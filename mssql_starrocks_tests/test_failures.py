@@ -18,12 +18,15 @@ JDBC_LOGIN = ("An error occurred while calling o123.load.\n: com.microsoft.sqlse
 @pytest.mark.parametrize("error, kind", [
     (RuntimeError(JDBC_LOGIN), "auth"),
     (RuntimeError("Stream Load l1 into d.t: the FE answered 401 instead of a redirect to a BE"), "auth"),
+    (RuntimeError("starrocks://h:9030: error 5203: Access denied; you need (at least one of) the CREATE TABLE "
+                  "privilege(s) on DATABASE d for this operation."), "privilege"),
     (UntrustedCertificate("mssql://h:1/db: the server's TLS certificate is not trusted"), "trust"),
     (RuntimeError("javax.net.ssl.SSLHandshakeException: PKIX path building failed"), "trust"),
     (RuntimeError("SQLServerException: Invalid object name 'dbo.gone'."), "missing object"),
     (RuntimeError("SQLServerException: Incorrect syntax near 'FROM'."), "invalid SQL"),
     (OSError(28, "No space left on device"), "disk full"),
     (ValueError("ICEBERG_CATALOG_TYPE=local cannot use the S3 warehouse ICEBERG_WAREHOUSE=s3://b"), "bad configuration"),
+    (RuntimeError("Spark jars missing in /x/jars: mssql-jdbc. Run `jars/fetch.sh`"), "bad configuration"),
     (RuntimeError("org.apache.spark.SparkException: Job 3 cancelled as part of cancellation of all jobs"), "canceled"),
     (RuntimeError("SQLServerException: Connection reset"), None),
     (RuntimeError("Read timed out"), None),

@@ -10,11 +10,12 @@ and of the Java exceptions behind it (Spark, mssql-jdbc, the AWS SDK):
 | class | what | examples |
 | --- | --- | --- |
 | auth | a login or key refused | SQL Server 18456 "Login failed", StarRocks 1045 / HTTP 401, AWS InvalidAccessKeyId |
+| privilege | the user logged in but may not do it | StarRocks 5203 "Access denied; you need (at least one of) the CREATE TABLE privilege(s) on DATABASE d" |
 | trust | a TLS certificate not trusted | source/trust.py's refusal, mssql-jdbc's PKIX / SSLHandshakeException |
 | missing object | a table, column, database or bucket that is not there | SQL Server 208/207, NoSuchBucket |
 | invalid SQL | a statement the server cannot parse or run | SQL Server 102/156, StarRocks 1064 |
 | disk full | no space left for data, logs or spill | ENOSPC, SQL Server 1105/9002 |
-| bad configuration | settings that cannot work | a missing variable, a catalog type its warehouse cannot use, a load path its catalog cannot serve |
+| bad configuration | settings that cannot work | a missing variable, a catalog type its warehouse cannot use, a load path its catalog cannot serve, a Spark jar missing |
 | canceled | the work was stopped on purpose | Ctrl-C on `mssql-starrocks run` cancelling Spark's jobs |
 
 Refused rows and bad schemas are permanent too; their types are in PERMANENT_TYPES.
@@ -46,6 +47,7 @@ AWS_PERMANENT = {"AccessDenied": "auth", "AccessDeniedException": "auth", "AllAc
 PERMANENT_CLASSES: dict[str, re.Pattern] = {
     "auth": re.compile(r"Login failed for user|error 18456\b|Access denied for user|\bHTTP 401\b|answered 401\b|"
                        r"password authentication failed|The security token included in the request is invalid", re.I),
+    "privilege": re.compile(r"Access denied; you need \(at least one of\) the .+? privilege\(s\)", re.I),
     "trust": re.compile(r"certificate is not trusted|PKIX path|unable to find valid certification path|"
                         r"CertificateException|No subject alternative|certificate verify failed", re.I),
     "missing object": re.compile(r"Invalid object name|Invalid column name|error (208|207)\b|Unknown database|"
@@ -54,7 +56,7 @@ PERMANENT_CLASSES: dict[str, re.Pattern] = {
                               r"ParseException", re.I),
     "disk full": re.compile(r"No space left on device|ENOSPC|Disk quota exceeded|error (1105|9002)\b", re.I),
     "bad configuration": re.compile(r"missing environment variable|ICEBERG_CATALOG_TYPE|MSSQL_CA_FILE|"
-                                    r"STARROCKS_LOAD_MAX_MB", re.I),
+                                    r"STARROCKS_LOAD_MAX_MB|Spark jars missing in", re.I),
     # Spark's words for jobs cancelled by SparkContext.cancelAllJobs / a job group / Connect's interrupt.
     "canceled": re.compile(r"cancelled as part of cancellation of all jobs|part of cancelled job group|"
                            r"cancelled because SparkContext was shut down|OPERATION_CANCELED", re.I),

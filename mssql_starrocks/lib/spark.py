@@ -28,6 +28,51 @@ def jar_paths(jars_dir: Path | str | None = None) -> list[str]:
     return jars
 
 
+def with_jars(conf: dict[str, str]) -> dict[str, str]:
+    """The conf a session starts with: a classic session gets the jars of its jars directory
+    listed (and checked: a missing one is refused, naming it and the command that fetches it); a
+    Spark Connect server has its own jars."""
+    conf = dict(conf)
+    if not remote_url(conf):
+        conf["spark.jars"] = ",".join(jar_paths(Path(conf.get("spark.jars", str(DEFAULT_JARS_DIR))).parent))
+    return conf
+
+
+# Classes the run loads from the jars: Iceberg's catalog and the two JDBC drivers.
+JAR_CLASSES = ("org.apache.iceberg.spark.SparkCatalog", "com.microsoft.sqlserver.jdbc.SQLServerDriver",
+               "com.mysql.cj.jdbc.Driver")
+
+
+def check_session(conf: dict[str, str]) -> str:
+    """Start the session the run would (`conf` as the run builds it), ask it for one small job and
+    stop it; what it is. Raises when a jar is missing, a class cannot be loaded or Spark cannot start."""
+    import time
+
+    started = time.monotonic()
+    conf = with_jars(conf)
+    spark = build_session(conf)
+    try:
+        spark.range(1).count()
+        remote = remote_url(conf)
+        if remote:
+            return (f"Spark Connect server {display_remote(remote)} answers (Spark {spark.version}, Iceberg's SQL "
+                    "extensions on)")
+        loader = spark._jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        for name in JAR_CLASSES:
+            try:
+                spark._jvm.java.lang.Class.forName(name, False, loader)
+            except Exception as exc:  # noqa: BLE001 - py4j wraps the JVM's ClassNotFoundException
+                raise RuntimeError(f"Spark started but cannot load {name} from the jars in "
+                                   f"{Path(conf['spark.jars'].split(',')[0]).parent}: {str(exc).splitlines()[0]}. "
+                                   "Run `jars/fetch.sh` again") from None
+        jars = ", ".join(Path(j).name for j in conf["spark.jars"].split(",")
+                         if Path(j).name.startswith(REQUIRED_JAR_PREFIXES))
+        return (f"{conf.get('spark.master', 'local[*]')} Spark {spark.version} started in "
+                f"{time.monotonic() - started:.1f} s; jars {jars}")
+    finally:
+        spark.stop()
+
+
 def base_spark_conf(
     *,
     master: str = "local[*]",

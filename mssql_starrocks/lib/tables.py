@@ -16,6 +16,10 @@ from mssql_starrocks.lib.config import TABLES_FILE_ENV, TablePlan, load_plans
 STEP_OF_LAYER = {"raw": "extract", "iceberg": "iceberg commit", "starrocks": "starrocks load"}
 # What each layer's asset is, first line of its description: the three keys of a chain end alike.
 LAYER_TITLE = {"raw": "Raw landing", "iceberg": "Iceberg table", "starrocks": "StarRocks table"}
+# Each layer's medallion, a kind Dagit draws with its own icon and name ("Bronze", "Silver", "Gold")
+# at the foot of the graph node by default: the node's title is the key's last part, the table
+# name, on all three layers (Dagit 1.13 has no display name), so the kind tells them apart.
+LAYER_KIND = {"raw": "bronze", "iceberg": "silver", "starrocks": "gold"}
 
 
 def schedule_name(prefix: str, cron: str | None = None) -> str:

@@ -84,6 +84,8 @@ UNREACHABLE = re.compile(r"Connection refused|could not connect|Can't connect|Un
 # What to do about a failure of each permanent class (lib/failures.py), for the server it came from.
 TODO_BY_CLASS = {
     "auth": "correct the user and password of that server in .env ({users}), " + CHECK,
+    "privilege": "ask the administrator of that server to grant the privilege the message names (for StarRocks, "
+                 "`mssql-starrocks check` prints the GRANT statement), then run again",
     "trust": "make the certificate trusted as the message says (MSSQL_CA_FILE, MSSQL_HOST_NAME_IN_CERTIFICATE "
              "or MSSQL_TRUST_SERVER_CERTIFICATE), " + CHECK,
     "missing object": "correct the name in the tables file, or create the object; `mssql-starrocks plan --live "

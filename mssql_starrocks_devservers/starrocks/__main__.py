@@ -13,6 +13,7 @@ from pathlib import Path
 from mssql_starrocks_devservers.starrocks.engine import Engine
 from mssql_starrocks_devservers.starrocks.http import BeHandler, FeHandler, StarRocksHttpServer
 from mssql_starrocks_devservers.starrocks.mysql import VERSION_COMMENT, make_server
+from mssql_starrocks_devservers.starrocks.privileges import Accounts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     password = os.environ.get(args.password_env, "")
 
     engine = Engine(args.data_dir / "starrocks.duckdb")
-    common = dict(engine=engine, user=args.user, password=password, be_host=args.host, be_port=args.be_http_port,
+    accounts = Accounts(args.user, password)  # the administrator; CREATE USER adds others
+    common = dict(engine=engine, accounts=accounts, be_host=args.host, be_port=args.be_http_port,
                   error_dir=args.data_dir / "error_logs")
     fe = StarRocksHttpServer((args.host, args.http_port), FeHandler, **common)
     be = StarRocksHttpServer((args.host, args.be_http_port), BeHandler, **common)
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=server.serve_forever, daemon=True).start()
 
     async def serve() -> None:
-        server = make_server(engine, args.user, password, aws_endpoint_url=args.aws_endpoint_url)
+        server = make_server(engine, accounts, aws_endpoint_url=args.aws_endpoint_url)
         await server.start_server(host=args.host, port=args.query_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlparse
 
 from mssql_starrocks_devservers.starrocks import columnar, loading
 from mssql_starrocks_devservers.starrocks.engine import Engine, SrError
+from mssql_starrocks_devservers.starrocks.privileges import Accounts
 
 MAX_LABEL_LENGTH = loading.MAX_LABEL_LENGTH
 # Documented Stream Load headers the stand-in does not implement: a load naming one fails.
@@ -63,15 +64,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _authorized(self) -> bool:
+    def _user(self) -> str | None:
+        """The Basic-auth user, if its password is right; None otherwise."""
         header = self.headers.get("Authorization", "")
         if not header.startswith("Basic "):
-            return False
+            return None
         try:
             user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
         except (ValueError, UnicodeDecodeError):
-            return False
-        return user == self.server.user and password == self.server.password
+            return None
+        return user if self.server.accounts.authenticate(user, password) else None
+
+    def _authorized(self) -> bool:
+        return self._user() is not None
 
     def _deny(self) -> None:
         self.close_connection = True
@@ -177,7 +182,7 @@ class BeHandler(_Handler):
         try:
             if fault and fault["kind"] == "slow":
                 time.sleep(fault["delay_ms"] / 1000)
-            reply = self.server.stream_load(m.group(1), m.group(2), headers, body)
+            reply = self.server.stream_load(m.group(1), m.group(2), headers, body, user=self._user())
         finally:
             active.pop(token, None)
         if fault and fault["kind"] == "commit_then_drop":
@@ -228,12 +233,11 @@ class BeHandler(_Handler):
 class StarRocksHttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address, handler, *, engine: Engine, user: str, password: str, be_host: str, be_port: int,
+    def __init__(self, address, handler, *, engine: Engine, accounts: Accounts, be_host: str, be_port: int,
                  error_dir: Path):
         super().__init__(address, handler)
         self.engine = engine
-        self.user = user
-        self.password = password
+        self.accounts = accounts
         self.be_host = be_host
         self.be_port = be_port
         self.error_dir = error_dir
@@ -260,7 +264,7 @@ class StarRocksHttpServer(ThreadingHTTPServer):
         with self._locks_guard:
             return self._label_locks.setdefault((db, label), threading.Lock())
 
-    def stream_load(self, db: str, table_name: str, headers: dict[str, str], body: bytes) -> dict:
+    def stream_load(self, db: str, table_name: str, headers: dict[str, str], body: bytes, *, user: str) -> dict:
         started = time.monotonic()
         engine = self.engine
         label = headers.get("label") or f"stream_load_{uuid.uuid4().hex}"
@@ -281,6 +285,8 @@ class StarRocksHttpServer(ThreadingHTTPServer):
         with self._label_lock(db, label):
             try:
                 table = engine.require_table(db, table_name)
+                # The FE plans the load with the user's INSERT privilege on the table (checkLoadPriv).
+                self.accounts.require(user, "INSERT", "TABLE", db, table_name)
             except SrError as exc:
                 return {**base, "Status": "Fail", "Message": str(exc)}
             existing = engine.label_state(db, label)

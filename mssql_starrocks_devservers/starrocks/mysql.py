@@ -34,6 +34,7 @@ from mssql_starrocks_devservers.starrocks import loading
 from mssql_starrocks_devservers.starrocks.catalogs import DEFAULT_CATALOG, INTERNAL_COMMENT, Catalogs, unknown_catalog
 from mssql_starrocks_devservers.starrocks.catalogs import not_supported as unsupported
 from mssql_starrocks_devservers.starrocks.engine import INFO, Column, Engine, SrError, TableDef
+from mssql_starrocks_devservers.starrocks.privileges import Accounts, access_denied, account_statement
 from mssql_starrocks_devservers.starrocks.types import parse_type
 
 RELEASE = "3.3.9"
@@ -484,27 +485,31 @@ def _analysis_errors():
 
 
 class Identity(IdentityProvider):
-    def __init__(self, user: str, password: str):
-        self.user = user
-        self.auth_string = NativePasswordAuthPlugin.create_auth_string(password)
+    """The users CREATE USER made, and the administrator; a wrong password or unknown user is refused."""
+
+    def __init__(self, accounts: Accounts):
+        self.accounts = accounts
 
     def get_plugins(self):
         return [NativePasswordAuthPlugin()]
 
     async def get_user(self, username: str):
-        if username == self.user:
-            return User(name=username, auth_string=self.auth_string, auth_plugin=NativePasswordAuthPlugin.name)
-        return None
+        password = self.accounts.password(username)
+        if password is None:
+            return None
+        return User(name=username, auth_string=NativePasswordAuthPlugin.create_auth_string(password),
+                    auth_plugin=NativePasswordAuthPlugin.name)
 
 
 class StarRocksSession(Session):
-    def __init__(self, engine: Engine, catalogs: Catalogs):
+    def __init__(self, engine: Engine, catalogs: Catalogs, accounts: Accounts):
         variables = SessionVariables(GlobalVariables())
         variables.set("version", MYSQL_VERSION, force=True)
         variables.set("version_comment", VERSION_COMMENT, force=True)
         super().__init__(variables)
         self.engine = engine
         self.catalogs = catalogs
+        self.accounts = accounts
         self.catalog = DEFAULT_CATALOG  # SET CATALOG / USE catalog.db change it
 
     async def query(self, expression, sql: str, attrs: dict[str, str]):
@@ -522,7 +527,10 @@ class StarRocksSession(Session):
         if catalog == DEFAULT_CATALOG:
             if database.lower() != "information_schema":
                 self.engine.require_database(database)
+                if not self.accounts.any_in_database(self.username, database):
+                    raise access_denied("ANY", "DATABASE", database)
         else:
+            self._admin_only_external(catalog)
             self.catalogs.tables(catalog, database)  # Unknown catalog / Unknown database
         self.catalog, self.database = catalog, database
 
@@ -564,6 +572,10 @@ class StarRocksSession(Session):
         first = words[0] if words else ""
         if first == "SET" and re.match(r"SET\s+(SESSION\s+|GLOBAL\s+)?TRANSACTION\b", sql, re.I):
             return [], []  # accepted; every statement here is its own transaction
+        if first in ("CREATE", "DROP", "GRANT", "REVOKE", "SHOW", "SET", "ALTER"):
+            handled = account_statement(sql, self.username, self.accounts, self.engine)
+            if handled is not None:
+                return handled
         if first in ("CREATE", "DROP", "SET", "USE", "REFRESH"):
             handled = self._catalog_statement(sql)
             if handled is not None:
@@ -574,10 +586,13 @@ class StarRocksSession(Session):
                               "only reads external catalogs)")
         if first == "CREATE" and re.match(r"CREATE\s+(DATABASE|SCHEMA)", sql, re.I):
             m = re.match(rf"CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?({NAME})", sql, re.I)
+            self.accounts.require(self.username, "CREATE DATABASE", "CATALOG")
             self.engine.create_database(unq(m.group(2)), bool(m.group(1)))
             return [], []
         if first == "DROP" and re.match(r"DROP\s+(DATABASE|SCHEMA)", sql, re.I):
             m = re.match(rf"DROP\s+(?:DATABASE|SCHEMA)\s+(IF\s+EXISTS\s+)?({NAME})", sql, re.I)
+            if unq(m.group(2)) in self.engine.databases():
+                self.accounts.require(self.username, "DROP", "DATABASE", unq(m.group(2)))
             self.engine.drop_database(unq(m.group(2)), bool(m.group(1)))
             return [], []
         if first == "CREATE" and re.match(r"CREATE\s+(EXTERNAL\s+)?TABLE", sql, re.I):
@@ -589,9 +604,11 @@ class StarRocksSession(Session):
                 sql = sql[:three.start(1)] + sql[three.end(1):].lstrip()[1:].lstrip()  # default_catalog. dropped
             table, if_not_exists, like = parse_create_table(sql, self.database)
             self.engine.require_database(table.database)
+            self.accounts.require(self.username, "CREATE TABLE", "DATABASE", table.database)
             if like:
                 src_db, src = like.split(".", 1)
                 source = self.engine.require_table(src_db, src)
+                self.accounts.require(self.username, "SELECT", "TABLE", src_db, src)
                 source.database, source.name = table.database, table.name
                 table = source
             self.engine.create_table(table, if_not_exists)
@@ -599,6 +616,8 @@ class StarRocksSession(Session):
         if first == "DROP" and re.match(r"DROP\s+TABLE", sql, re.I):
             m = re.match(rf"DROP\s+TABLE\s+(IF\s+EXISTS\s+)?{QNAME3}", sql, re.I)
             db, name = self._qualify(m.group(2), m.group(3), m.group(4), "DROP TABLE")
+            if name.lower() in {t.name.lower() for t in self.engine.tables(db)}:
+                self.accounts.require(self.username, "DROP", "TABLE", db, name)
             self.engine.drop_table(db, name, bool(m.group(1)))
             return [], []
         if first == "ALTER" and re.match(r"ALTER\s+TABLE", sql, re.I):
@@ -607,6 +626,7 @@ class StarRocksSession(Session):
             m = re.match(rf"TRUNCATE\s+TABLE\s+{QNAME3}", sql, re.I)
             db, name = self._qualify(m.group(1), m.group(2), m.group(3), "TRUNCATE TABLE")
             table = self.engine.require_table(db, name)
+            self.accounts.require(self.username, "DELETE", "TABLE", db, name)
             loading.commit(self.engine, table, [[] for _ in table.columns], [], label=None, txn_id=0, overwrite=True)
             return [], []
         if first == "INSERT":
@@ -653,9 +673,13 @@ class StarRocksSession(Session):
     def _alter(self, sql: str):
         m = re.match(rf"ALTER\s+TABLE\s+{QNAME3}\s+(.*)$", sql, re.I | re.S)
         db, name = self._qualify(m.group(1), m.group(2), m.group(3), "ALTER TABLE")
+        self.engine.require_table(db, name)
+        self.accounts.require(self.username, "ALTER", "TABLE", db, name)
         action = m.group(4).strip()
         sm = re.match(rf"SWAP\s+WITH\s+({NAME})$", action, re.I)
         if sm:
+            self.engine.require_table(db, unq(sm.group(1)))
+            self.accounts.require(self.username, "ALTER", "TABLE", db, unq(sm.group(1)))
             self.engine.swap(db, name, unq(sm.group(1)))
             return [], []
         rm = re.match(rf"RENAME\s+({NAME})$", action, re.I)
@@ -688,6 +712,17 @@ class StarRocksSession(Session):
         self._record_alter_job(db, name)
         return [], []
 
+    def _require_any_on_table(self, db: str, name: str) -> None:
+        if not self.accounts.any_on_table(self.username, db, name):
+            raise access_denied("ANY", "TABLE", name)
+
+    def _admin_only_external(self, catalog: str) -> None:
+        """External catalogs' privileges (USAGE, SELECT on their tables) are not modelled: only the
+        administrator uses them."""
+        if self.username != self.accounts.admin:
+            raise unsupported(f"privileges on external catalog {catalog} for user {self.username} (only the "
+                              "administrator reads external catalogs here)")
+
     def _record_alter_job(self, db: str, name: str) -> None:
         """A schema change runs synchronously here: its job is listed by SHOW ALTER TABLE COLUMN as FINISHED."""
         now = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
@@ -703,6 +738,7 @@ class StarRocksSession(Session):
         overwrite = m.group(1).upper() == "OVERWRITE"
         db, name = self._qualify(m.group(2), m.group(3), m.group(4), f"INSERT {m.group(1).upper()}")
         table = self.engine.require_table(db, name)
+        self.accounts.require(self.username, "INSERT", "TABLE", db, name)
         rest = m.group(5).strip()
         if re.match(r"(PARTITION|TEMPORARY\s+PARTITION|BY\s+NAME|PROPERTIES)\b", rest, re.I):
             raise SrError(not_supported(f"INSERT {m.group(1)} ... {rest[:30]}"), NOT_SUPPORTED_CODE)
@@ -744,9 +780,10 @@ class StarRocksSession(Session):
                        overwrite=overwrite)
         return Affected(len(records))
 
-    def _translate(self, sql: str, conn) -> tuple[str, list[str]]:
+    def _translate(self, sql: str, conn, target: tuple[str, str] | None = None) -> tuple[str, list[str]]:
         """The statement in DuckDB's SQL, and the views registered on `conn` for the external catalogs'
-        tables it reads (the caller unregisters them once the statement ran)."""
+        tables it reads (the caller unregisters them once the statement ran). Each internal table read
+        needs SELECT, except `target`, the table a DELETE/UPDATE writes (checked by its caller)."""
         masked = _STRING_LITERAL.sub(lambda lit: "'" + " " * (len(lit.group(0)) - 2) + "'", sql)
         time_travel = TIME_TRAVEL.search(masked)
         if time_travel:  # added in 3.4.0: a syntax error for 3.3's parser, at FOR
@@ -769,6 +806,7 @@ class StarRocksSession(Session):
                 if catalog != DEFAULT_CATALOG and db_name.lower() == "information_schema":
                     raise unsupported(f"information_schema of external catalog {catalog}")
                 if catalog != DEFAULT_CATALOG:
+                    self._admin_only_external(catalog)
                     views.append(self._read_external(table, (catalog, db_name, name), conn, unreadable, snapshots))
                     continue
                 if db_name is None:
@@ -779,6 +817,8 @@ class StarRocksSession(Session):
                     table.set("this", exp.to_identifier(table.name.lower()))
                     continue
                 self.engine.require_table(db_name, table.name)
+                if target is None or (db_name.lower(), table.name.lower()) != (target[0].lower(), target[1].lower()):
+                    self.accounts.require(self.username, "SELECT", "TABLE", db_name, table.name)
                 table.set("db", exp.to_identifier(db_name, quoted=True))
                 table.set("this", exp.to_identifier(table.name, quoted=True))
             if unreadable:
@@ -839,6 +879,7 @@ class StarRocksSession(Session):
             m = re.match(rf"UPDATE\s+{QNAME3}", sql, re.I)
         db, name = self._qualify(m.group(1), m.group(2), m.group(3), verb)
         table = self.engine.require_table(db, name)
+        self.accounts.require(self.username, verb, "TABLE", db, name)
         if verb == "UPDATE" and table.keys_type != "PRIMARY":
             raise SrError("Getting analyzing error. Detail message: does not support update on non-primary-key "
                           "table.", 5502)
@@ -846,7 +887,7 @@ class StarRocksSession(Session):
             raise SrError(not_supported("DELETE ... PARTITION"), NOT_SUPPORTED_CODE)
         _check_dml(sqlglot.parse_one(sql, read="starrocks"), table, verb)
         with self.engine.write_lock:
-            query, views = self._translate(sql, self.engine.db)
+            query, views = self._translate(sql, self.engine.db, target=(db, name))
             try:
                 with _analysis_errors():
                     self.engine.db.execute(query)
@@ -859,6 +900,7 @@ class StarRocksSession(Session):
         """DESCRIBE / SHOW [FULL] COLUMNS; FULL adds Collation, Privileges and Comment, as StarRocks
         answers it (Connector/J's DatabaseMetaData.getColumns reads them)."""
         t = self.engine.require_table(db, name)
+        self._require_any_on_table(db, name)
         pattern = _like(like)
         rows = []
         for c in t.columns:
@@ -880,6 +922,8 @@ class StarRocksSession(Session):
         None for any other statement."""
         m = re.match(rf"CREATE\s+EXTERNAL\s+CATALOG\s+(IF\s+NOT\s+EXISTS\s+)?({NAME})\s*(.*)$", sql, re.I | re.S)
         if m:
+            if self.username != self.accounts.admin:
+                raise access_denied("CREATE EXTERNAL CATALOG", "SYSTEM", None)
             rest, comment = m.group(3), None
             cm = re.match(r"COMMENT\s+(['\"])((?:\\.|(?!\1).)*)\1\s*(.*)$", rest, re.I | re.S)
             if cm:
@@ -900,6 +944,7 @@ class StarRocksSession(Session):
         m = re.match(rf"DROP\s+CATALOG\s+(IF\s+EXISTS\s+)?({NAME})\s*$", sql, re.I)
         if m:
             name = unq(m.group(2))
+            self._admin_only_external(name)
             self.catalogs.drop(name, bool(m.group(1)))
             if self.catalog == name:
                 self.catalog, self.database = DEFAULT_CATALOG, None
@@ -909,6 +954,8 @@ class StarRocksSession(Session):
             name = unq(m.group(1))
             if not self.catalogs.exists(name):
                 raise unknown_catalog(name)
+            if name != DEFAULT_CATALOG:
+                self._admin_only_external(name)
             if name != self.catalog:
                 self.catalog, self.database = name, None
             return [], []
@@ -992,17 +1039,21 @@ class StarRocksSession(Session):
                      sql, re.I)
         if m:
             pattern = _like(m.group(1))
-            return [[d] for d in ["information_schema"] + self.engine.databases() if pattern.match(d)], ["Database"]
+            visible = [d for d in self.engine.databases() if self.accounts.any_in_database(self.username, d)]
+            return [[d] for d in ["information_schema"] + visible if pattern.match(d)], ["Database"]
         m = re.match(rf"SHOW\s+(FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+(?:{DEFAULT_CATALOG}\s*\.\s*)?({NAME}))?"
                      r"\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
         if m:
             db = unq(m.group(2)) if m.group(2) else self.engine.require_database(self.database)
             self.engine.require_database(db)
-            return _show_tables(db, [t.name for t in self.engine.tables(db)], bool(m.group(1)), m.group(3))
+            # Only the tables the user holds some privilege on ("Privilege FAQ").
+            names = [t.name for t in self.engine.tables(db) if self.accounts.any_on_table(self.username, db, t.name)]
+            return _show_tables(db, names, bool(m.group(1)), m.group(3))
         m = re.match(rf"SHOW\s+CREATE\s+TABLE\s+{QNAME3}\s*$", sql, re.I)
         if m:
             db, name = self._qualify(m.group(1), m.group(2), m.group(3), "SHOW CREATE TABLE")
             t = self.engine.require_table(db, name)
+            self._require_any_on_table(db, name)
             return [[t.name, t.show_create()]], ["Table", "Create Table"]
         m = re.match(rf"SHOW\s+(FULL\s+)?COLUMNS\s+(?:FROM|IN)\s+{QNAME}(?:\s+(?:FROM|IN)\s+({NAME}))?"
                      r"\s*(?:LIKE\s+'([^']*)')?\s*$", sql, re.I)
@@ -1111,12 +1162,13 @@ def _like(pattern: str | None) -> re.Pattern:
     return re.compile("^" + "".join(out) + "$", re.I | re.S)
 
 
-def make_server(engine: Engine, user: str, password: str, aws_endpoint_url: str | None = None) -> MysqlServer:
-    """The FE query port; `aws_endpoint_url` is where external catalogs reach AWS (S3 + Glue) when their
-    properties name no endpoint."""
+def make_server(engine: Engine, accounts: Accounts, aws_endpoint_url: str | None = None) -> MysqlServer:
+    """The FE query port; `accounts` are the users and their privileges (shared with Stream Load);
+    `aws_endpoint_url` is where external catalogs reach AWS (S3 + Glue) when their properties name no
+    endpoint."""
     # CLIENT_LONG_FLAG as MySQL and StarRocks advertise it: without it Connector/J reads the column
     # flags as one byte and takes the scale of every DECIMAL from the flags' second byte (0).
     catalogs = Catalogs(engine, aws_endpoint_url)
-    return MysqlServer(session_factory=lambda: StarRocksSession(engine, catalogs),
-                       identity_provider=Identity(user, password),
+    return MysqlServer(session_factory=lambda: StarRocksSession(engine, catalogs, accounts),
+                       identity_provider=Identity(accounts),
                        capabilities=DEFAULT_SERVER_CAPABILITIES | Capabilities.CLIENT_LONG_FLAG)

@@ -19,7 +19,7 @@ from mssql_starrocks.defs.migration.resources import (
 from mssql_starrocks.lib import failures, pipeline
 from mssql_starrocks.lib.config import TablePlan
 from mssql_starrocks.lib.tables import (
-    LAYER_TITLE, STEP_OF_LAYER, TableKeys, configured_tables, table_keys, table_lock_name, table_pool,
+    LAYER_KIND, LAYER_TITLE, STEP_OF_LAYER, TableKeys, configured_tables, table_keys, table_lock_name, table_pool,
 )
 from mssql_starrocks.mapping.schema import TableSchemaPlan
 
@@ -204,7 +204,7 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys, steps=pipeline) -> 
 
     extract_step, commit_step, load_step = (STEP_OF_LAYER[layer] for layer in ("raw", "iceberg", "starrocks"))
 
-    @dg.asset(key=keys.raw, kinds={"mssql", "spark", "iceberg"}, description=_description(plan, "raw"),
+    @dg.asset(key=keys.raw, kinds={"mssql", "spark", "iceberg", LAYER_KIND["raw"]}, description=_description(plan, "raw"),
               tags=plan.asset_tags("raw"), pool=pool, **common)
     def raw(context: AssetExecutionContext, spark: SparkResource, mssql: MssqlResource,
             iceberg: IcebergResource, locks: TableLocksResource) -> dg.MaterializeResult:
@@ -215,7 +215,7 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys, steps=pipeline) -> 
                                       warn=context.log.warning)
         return dg.MaterializeResult(metadata=_step_metadata(result, "raw", None))
 
-    @dg.asset(key=keys.iceberg, deps=[keys.raw], kinds={"spark", "iceberg"},
+    @dg.asset(key=keys.iceberg, deps=[keys.raw], kinds={"spark", "iceberg", LAYER_KIND["iceberg"]},
               description=_description(plan, "iceberg"), tags=plan.asset_tags("iceberg"), pool=pool, **common)
     def iceberg_table(context: AssetExecutionContext, spark: SparkResource,
                       iceberg: IcebergResource, locks: TableLocksResource) -> dg.MaterializeResult:
@@ -232,7 +232,7 @@ def _build_table_assets(*, plan: TablePlan, keys: TableKeys, steps=pipeline) -> 
         return dg.MaterializeResult(metadata={**_step_metadata(result, "iceberg", keys.raw),
                                               "catalog": catalog.display})
 
-    @dg.asset(key=keys.starrocks, deps=[keys.iceberg], kinds={"spark", "starrocks"},
+    @dg.asset(key=keys.starrocks, deps=[keys.iceberg], kinds={"spark", "starrocks", LAYER_KIND["starrocks"]},
               description=_description(plan, "starrocks"), tags=plan.asset_tags("starrocks"), pool=pool,
               **common)
     def starrocks_table(context: AssetExecutionContext, spark: SparkResource, iceberg: IcebergResource,

@@ -13,7 +13,6 @@ anything at load time; with Spark Connect, tables it cannot run are refused at l
 
 import os
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Optional
 
 import dagster as dg
@@ -25,7 +24,7 @@ from mssql_starrocks.lake import iceberg as ice
 from mssql_starrocks.defs.migration.executor import threaded_executor
 from mssql_starrocks.lib import locks
 from mssql_starrocks.source.mssql import MssqlClient, MssqlSettings
-from mssql_starrocks.lib.spark import DEFAULT_JARS_DIR, build_session, check_spark_connect, jar_paths
+from mssql_starrocks.lib.spark import build_session, check_spark_connect, with_jars
 from mssql_starrocks.target import load_paths
 from mssql_starrocks.target.starrocks import DEFAULT_LOAD_MAX_MB, StarRocksClient, StarRocksSettings
 from mssql_starrocks.lib.tables import configured_tables
@@ -118,10 +117,7 @@ class SparkResource(LazyPySparkResource):
             conf.update(self.iceberg.get_client().spark_conf())
         if self.remote:
             conf["spark.remote"] = self.remote
-        master = conf.get("spark.master", "")
-        if not conf.get("spark.remote") and not master.startswith("sc://"):
-            conf["spark.jars"] = ",".join(jar_paths(Path(conf.get("spark.jars", str(DEFAULT_JARS_DIR))).parent))
-        self._spark_session = build_session(conf)
+        self._spark_session = build_session(with_jars(conf))
 
 
 class TableLocksResource(dg.ConfigurableResource):

@@ -32,7 +32,7 @@ UNSUPPORTED = [
     ("GRANT SELECT ON TABLE t TO USER 'root'", f"{S}/account-management/GRANT/"),
     ("REVOKE SELECT ON TABLE t FROM USER 'root'", f"{S}/account-management/REVOKE/"),
     ("CREATE VIEW v1 AS SELECT id FROM t", f"{S}/View/CREATE_VIEW/"),
-    ("CREATE USER 'u1' IDENTIFIED BY 'p'", f"{S}/account-management/CREATE_USER/"),
+    ("CREATE ROLE r1", f"{S}/account-management/CREATE_ROLE/"),
     ("SHOW PARTITIONS FROM t", f"{S}/table_bucket_part_index/SHOW_PARTITIONS/"),
     ("SHOW ALTER TABLE ROLLUP", f"{S}/table_bucket_part_index/SHOW_ALTER/"),
     ("SHOW LOAD", f"{S}/loading_unloading/SHOW_LOAD/"),
