@@ -44,7 +44,8 @@ def test_one_failing_table_does_not_stop_the_others(devservers, spark, tmp_path)
         defs = e2e.load_definitions()
         job = defs.resolve_implicit_global_asset_job_def()
         keys = list(dg.AssetSelection.all().resolve(defs.resolve_asset_graph()))
-        result = executor.execute_in_process(job, instance=dg.DagsterInstance.ephemeral(), asset_selection=keys)
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = executor.execute_in_process(job, instance=instance, asset_selection=keys)
 
     assert not result.success
     mats = e2e.materializations(result)
