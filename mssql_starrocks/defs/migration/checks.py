@@ -118,6 +118,14 @@ def _step_name(asset: dg.AssetKey) -> str:
     return "checks__" + asset.to_python_identifier()
 
 
+def _layer_checks(asset: dg.AssetKey, description: str, blocking: tuple[str, str], other: tuple[str, str]):
+    """One step judging a layer's two checks (name, description): the first blocks the next layer
+    when it fails with ERROR; either runs alone when selected alone (verify, Dagit)."""
+    specs = [dg.AssetCheckSpec(blocking[0], asset=asset, blocking=True, description=blocking[1]),
+             dg.AssetCheckSpec(other[0], asset=asset, description=other[1])]
+    return dg.multi_asset_check(specs=specs, name=_step_name(asset), can_subset=True, description=description)
+
+
 def _selected(context: dg.AssetCheckExecutionContext) -> set[str]:
     return {key.name for key in context.selected_asset_check_keys}
 
@@ -193,17 +201,11 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                                  snapshot_time=snap.committed_at,
                                  tolerance=plan.checks.lag_tolerance(snap.total_records), where=where)
 
-    iceberg_specs = [
-        dg.AssetCheckSpec(ICEBERG_ROWS, asset=keys.iceberg, blocking=True,
-                          description="Rows in the current Iceberg snapshot = the landing it came from (full) or "
-                                      "SQL Server's count at extract time (merge)"),
-        dg.AssetCheckSpec(SOURCE_LAG, asset=keys.iceberg,
-                          description="SQL Server's live row count vs the current Iceberg snapshot's: a lag (WARN) "
-                                      "beyond the tables file's checks.source_lag_tolerance_*"),
-    ]
-
-    @dg.multi_asset_check(specs=iceberg_specs, name=_step_name(keys.iceberg), can_subset=True,
-                          description="The Iceberg table's checks, on one read of its current snapshot")
+    @_layer_checks(keys.iceberg, "The Iceberg table's checks, on one read of its current snapshot",
+                   (ICEBERG_ROWS, "Rows in the current Iceberg snapshot = the landing it came from (full) or "
+                                  "SQL Server's count at extract time (merge)"),
+                   (SOURCE_LAG, "SQL Server's live row count vs the current Iceberg snapshot's: a lag (WARN) "
+                                "beyond the tables file's checks.source_lag_tolerance_*"))
     def iceberg_checks(context: dg.AssetCheckExecutionContext, spark: SparkResource, iceberg: IcebergResource,
                        mssql: MssqlResource):
         wanted = _selected(context)
@@ -257,16 +259,10 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                               f"| {lab} | {s} | {t} |" for lab, s, t in zip(labels, src_vals, dst_vals)))},
         ), int(dst_vals[0])
 
-    starrocks_specs = [
-        dg.AssetCheckSpec(STARROCKS_ROWS, asset=keys.starrocks, blocking=True,
-                          description="COUNT(*) of the StarRocks table = rows in the current Iceberg snapshot"),
-        dg.AssetCheckSpec(PROFILE, asset=keys.starrocks,
-                          description="Per column, SQL Server = StarRocks: non-null counts, min/max of exact numeric "
-                                      "and date columns, distinct keys"),
-    ]
-
-    @dg.multi_asset_check(specs=starrocks_specs, name=_step_name(keys.starrocks), can_subset=True,
-                          description="The StarRocks table's checks, on one aggregate query per side")
+    @_layer_checks(keys.starrocks, "The StarRocks table's checks, on one aggregate query per side",
+                   (STARROCKS_ROWS, "COUNT(*) of the StarRocks table = rows in the current Iceberg snapshot"),
+                   (PROFILE, "Per column, SQL Server = StarRocks: non-null counts, min/max of exact numeric "
+                             "and date columns, distinct keys"))
     def starrocks_checks(context: dg.AssetCheckExecutionContext, spark: SparkResource, iceberg: IcebergResource,
                          starrocks: StarRocksResource, mssql: MssqlResource):
         wanted = _selected(context)
