@@ -4,6 +4,8 @@ what depends on it, retries still happen; and the concurrency setting is checked
 
 from __future__ import annotations
 
+import gc
+import logging
 import threading
 import time
 
@@ -66,11 +68,15 @@ def _tables(overlap: Overlap, n: int, failing: str | None = None, flaky: dict | 
     return assets, checks
 
 
-def _run(assets, checks, concurrency: int):
+def _run(assets, checks, concurrency: int, instance: dg.DagsterInstance | None = None):
     defs = dg.Definitions(assets=assets, asset_checks=checks, executor=executor.threaded_executor)
     job = defs.resolve_implicit_global_asset_job_def()
-    return executor.execute_in_process(job, instance=dg.DagsterInstance.ephemeral(),
-                                       asset_selection=[a.key for a in assets], concurrency=concurrency)
+    if instance is not None:
+        return executor.execute_in_process(job, instance=instance, asset_selection=[a.key for a in assets],
+                                           concurrency=concurrency)
+    with dg.DagsterInstance.ephemeral() as own:  # disposed in this thread, where its SQLite connections were made
+        return executor.execute_in_process(job, instance=own, asset_selection=[a.key for a in assets],
+                                           concurrency=concurrency)
 
 
 def _events(result, kind: str) -> list:
@@ -129,7 +135,41 @@ def test_the_executor_reads_the_setting_when_the_run_starts(monkeypatch):
     monkeypatch.setenv("MSSQL_STARROCKS_CONCURRENCY", "2")
     defs = dg.Definitions(assets=assets, asset_checks=checks, executor=executor.threaded_executor)
     job = defs.resolve_implicit_global_asset_job_def()
-    result = executor.execute_in_process(job, instance=dg.DagsterInstance.ephemeral(),
-                                         asset_selection=[a.key for a in assets])
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = executor.execute_in_process(job, instance=instance, asset_selection=[a.key for a in assets])
     assert result.success and overlap.most == 2
     assert any("Executing up to 2 step(s) at once" in (e.message or "") for e in result.all_events)
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.getMessage()}: {record.exc_info[1] if record.exc_info else ''}")
+
+
+def test_garbage_of_earlier_runs_is_not_closed_by_a_step_thread():
+    """Runs whose ephemeral instance nobody disposed (as a caller may leave them) leave SQLite
+    connections made in this thread to the garbage collector; a step thread that collects them
+    made SQLAlchemy log 'SQLite objects created in a thread can only be used in that same thread'.
+    The executor collects in its own thread before starting steps; a step then finds none."""
+    pool_log = _Records()
+    logging.getLogger("sqlalchemy.pool").addHandler(pool_log)
+    gc.disable()  # the collector runs only where the test says
+    try:
+        for _ in range(2):
+            assets, checks = _tables(Overlap(), 3)
+            assert _run(assets, checks, 2, instance=dg.DagsterInstance.ephemeral()).success
+
+        @dg.asset
+        def collecting():
+            gc.collect()
+
+        with dg.DagsterInstance.ephemeral() as instance:
+            assert _run([collecting], [], 2, instance=instance).success
+    finally:
+        gc.enable()
+        logging.getLogger("sqlalchemy.pool").removeHandler(pool_log)
+    assert pool_log.messages == []

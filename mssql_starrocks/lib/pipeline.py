@@ -82,7 +82,7 @@ def extract(spark, *, mssql: MssqlSettings, iceberg: ice.IcebergSettings, plan: 
             warn(f"{plan.source_label}: {line}")
     schema_plan = change.merged if change is not None else live
     mode = plan.mode
-    committed = ice.committed_state(spark, iceberg_table(iceberg, plan))
+    committed = ice.committed_state(spark, iceberg_table(iceberg, plan)) if mode.reads_committed_state else {}
     what = mode.plan_extract(client, plan, schema_plan, committed,
                              schema_changed=bool(change and (change.added or change.widened)))
     source_count = client.row_count(plan.source_schema, plan.source_table)

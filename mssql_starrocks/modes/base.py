@@ -54,6 +54,9 @@ class LoadMode:
     merges_by_key: ClassVar[bool] = True
     # Why Spark Connect cannot run the mode (None: it can).
     spark_connect_refusal: ClassVar[str | None] = None
+    # plan_extract reads the state committed with the Iceberg table (a watermark, a change-tracking
+    # version); a mode that reads the whole table every run does not, and skips looking it up.
+    reads_committed_state: ClassVar[bool] = True
 
     def validate(self, plan: TablePlan) -> None:
         """Refuse a tables-file entry this mode cannot run (raises ModeError)."""

@@ -14,6 +14,7 @@ from mssql_starrocks.modes.base import ExtractPlan, LoadMode, full_query
 class FullMode(LoadMode):
     name = "full"
     merges_by_key = False
+    reads_committed_state = False
 
     def plan_extract(self, client, plan, schema_plan, committed, *, schema_changed) -> ExtractPlan:
         return ExtractPlan(state.RUN_FULL, full_query(plan, schema_plan, with_op=False), {}, "full load")

@@ -66,7 +66,9 @@ class RunProgress:
             self.targets[plan.source_label] = f"{plan.namespace}.{plan.table}"
             for layer, key in zip(LAYERS, table_keys(plan).all):
                 layer_of[key] = (plan.source_label, layer)
+        # By step key, and a check by `<step key>:<check name>`: one step may judge several checks.
         self.steps: dict[str, StepState] = {}
+        self._of_step: dict[str, list[StepState]] = {}
         for ad in graph.assets_defs:
             step_key = ad.node_def.name
             for key in ad.keys:
@@ -76,7 +78,9 @@ class RunProgress:
             for check in ad.check_keys:
                 if check.asset_key in keys:
                     table = layer_of.get(check.asset_key, (check.asset_key.to_user_string(), None))[0]
-                    self.steps[step_key] = StepState(table, f"check {check.name}")
+                    self.steps[f"{step_key}:{check.name}"] = StepState(table, f"check {check.name}")
+        for key, state in self.steps.items():
+            self._of_step.setdefault(key.split(":", 1)[0], []).append(state)
         self.seen = 0
 
     def tables(self) -> list[str]:
@@ -87,31 +91,45 @@ class RunProgress:
         finished = []
         for record in records[self.seen:]:
             event = record.dagster_event
-            state = self.steps.get(event.step_key) if event is not None else None
-            if state is None:
+            states = self._of_step.get(event.step_key, []) if event is not None else []
+            if not states:
                 continue
             kind, data, at = event.event_type, event.event_specific_data, record.timestamp
-            if kind in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED):
-                state.status, state.started = "running", state.started or at
-            elif kind == dg.DagsterEventType.STEP_UP_FOR_RETRY:
-                state.status = "retrying"
-            elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
-                meta = data.materialization.metadata
-                state.rows = _value(meta.get("dagster/row_count"))
-                state.rows_per_s = _value(meta.get("rows_per_s"))
-                state.seconds = _value(meta.get("duration_s"))
-            elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-                state.passed, state.message = data.passed, data.description or ""
-            elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
-                          dg.DagsterEventType.STEP_SKIPPED):
-                state.status = {dg.DagsterEventType.STEP_SUCCESS: "done", dg.DagsterEventType.STEP_FAILURE: "failed",
-                                dg.DagsterEventType.STEP_SKIPPED: "skipped"}[kind]
-                state.ended = at
-                if kind == dg.DagsterEventType.STEP_FAILURE and data is not None and data.error is not None:
-                    state.message = data.error.message.strip()
-                finished.append(state)
+            if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+                state = self.steps.get(f"{event.step_key}:{data.asset_check_key.name}")
+                if state is not None:
+                    state.passed, state.message = data.passed, data.description or ""
+                continue
+            for state in states:
+                if self._apply(state, kind, data, at):
+                    finished.append(state)
         self.seen = len(records)
         return finished
+
+    @staticmethod
+    def _apply(state: StepState, kind, data, at) -> bool:
+        """A step event on one of the step's states; whether the step finished with it."""
+        if kind in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED):
+            state.status, state.started = "running", state.started or at
+        elif kind == dg.DagsterEventType.STEP_UP_FOR_RETRY:
+            state.status = "retrying"
+        elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            meta = data.materialization.metadata
+            state.rows = _value(meta.get("dagster/row_count"))
+            state.rows_per_s = _value(meta.get("rows_per_s"))
+            state.seconds = _value(meta.get("duration_s"))
+        elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
+                      dg.DagsterEventType.STEP_SKIPPED):
+            state.ended = at
+            if kind == dg.DagsterEventType.STEP_FAILURE and state.is_check and state.passed is not None:
+                state.status = "done"  # judged; another check of its step could not run
+                return True
+            state.status = {dg.DagsterEventType.STEP_SUCCESS: "done", dg.DagsterEventType.STEP_FAILURE: "failed",
+                            dg.DagsterEventType.STEP_SKIPPED: "skipped"}[kind]
+            if kind == dg.DagsterEventType.STEP_FAILURE and data is not None and data.error is not None:
+                state.message = data.error.message.strip()
+            return True
+        return False
 
     def interrupted(self) -> None:
         """Steps still running when the run was stopped."""

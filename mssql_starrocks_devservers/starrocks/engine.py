@@ -329,40 +329,53 @@ class Engine:
 
     # --- information_schema -------------------------------------------------------------
     def refresh_info(self) -> None:
-        """Rebuild the tables information_schema queries read (after every DDL)."""
+        """Rebuild the tables information_schema queries read (after every DDL), in one
+        transaction: readers on other connections (other sessions) see the old tables or the new
+        ones, never the moment between (StarRocks lists a table no DDL touches at every moment;
+        a check asking while another table's staging table was swapped in found none)."""
         with self.write_lock:
             cur = self.db
-            cur.execute(f"CREATE OR REPLACE TABLE {INFO}.schemata (CATALOG_NAME VARCHAR, SCHEMA_NAME VARCHAR, "
-                        "DEFAULT_CHARACTER_SET_NAME VARCHAR, DEFAULT_COLLATION_NAME VARCHAR, SQL_PATH VARCHAR)")
-            cur.execute(f"CREATE OR REPLACE TABLE {INFO}.tables (TABLE_CATALOG VARCHAR, TABLE_SCHEMA VARCHAR, "
-                        "TABLE_NAME VARCHAR, TABLE_TYPE VARCHAR, ENGINE VARCHAR, VERSION BIGINT, ROW_FORMAT VARCHAR, "
-                        "TABLE_ROWS BIGINT, AVG_ROW_LENGTH BIGINT, DATA_LENGTH BIGINT, CREATE_TIME TIMESTAMP, "
-                        "UPDATE_TIME TIMESTAMP, TABLE_COLLATION VARCHAR, TABLE_COMMENT VARCHAR)")
-            cur.execute(f"CREATE OR REPLACE TABLE {INFO}.columns (TABLE_CATALOG VARCHAR, TABLE_SCHEMA VARCHAR, "
-                        "TABLE_NAME VARCHAR, COLUMN_NAME VARCHAR, ORDINAL_POSITION BIGINT, COLUMN_DEFAULT VARCHAR, "
-                        "IS_NULLABLE VARCHAR, DATA_TYPE VARCHAR, CHARACTER_MAXIMUM_LENGTH BIGINT, "
-                        "CHARACTER_OCTET_LENGTH BIGINT, NUMERIC_PRECISION BIGINT, NUMERIC_SCALE BIGINT, "
-                        "DATETIME_PRECISION BIGINT, CHARACTER_SET_NAME VARCHAR, COLLATION_NAME VARCHAR, "
-                        "COLUMN_TYPE VARCHAR, COLUMN_KEY VARCHAR, EXTRA VARCHAR, PRIVILEGES VARCHAR, "
-                        "COLUMN_COMMENT VARCHAR, COLUMN_SIZE BIGINT, DECIMAL_DIGITS BIGINT)")
-            dbs = [r[0] for r in cur.execute(f"SELECT name FROM {META}.databases ORDER BY name").fetchall()]
-            for name in ["information_schema"] + dbs:
-                cur.execute(f"INSERT INTO {INFO}.schemata VALUES ('def', ?, 'utf8', 'utf8_general_ci', NULL)", [name])
-            for (text,) in cur.execute(f"SELECT def FROM {META}.tables ORDER BY db, name").fetchall():
-                t = TableDef.from_json(text)
-                cur.execute(f"INSERT INTO {INFO}.tables VALUES ('def', ?, ?, 'BASE TABLE', 'StarRocks', NULL, NULL, "
-                            "NULL, NULL, NULL, now(), NULL, 'utf8_general_ci', ?)", [t.database, t.name, t.comment])
-                for i, c in enumerate(t.columns, start=1):
-                    st = c.sr_type
-                    char_len = st.length if st.name in ("VARCHAR", "CHAR", "VARBINARY") else None
-                    cur.execute(
-                        f"INSERT INTO {INFO}.columns VALUES ('def', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, "
-                        "?, ?, '', NULL, ?, NULL, NULL)",
-                        [t.database, t.name, c.name, i, c.default, "YES" if c.nullable else "NO", st.data_type,
-                         char_len, char_len, st.precision, st.scale,
-                         "utf8_general_ci" if char_len else None, st.column_type,
-                         ("PRI" if t.keys_type in ("PRIMARY", "UNIQUE") else "DUP") if c.name in t.key_columns else "",
-                         c.comment])
+            cur.execute("BEGIN")
+            try:
+                self._rebuild_info(cur)
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _rebuild_info(cur) -> None:
+        cur.execute(f"CREATE OR REPLACE TABLE {INFO}.schemata (CATALOG_NAME VARCHAR, SCHEMA_NAME VARCHAR, "
+                    "DEFAULT_CHARACTER_SET_NAME VARCHAR, DEFAULT_COLLATION_NAME VARCHAR, SQL_PATH VARCHAR)")
+        cur.execute(f"CREATE OR REPLACE TABLE {INFO}.tables (TABLE_CATALOG VARCHAR, TABLE_SCHEMA VARCHAR, "
+                    "TABLE_NAME VARCHAR, TABLE_TYPE VARCHAR, ENGINE VARCHAR, VERSION BIGINT, ROW_FORMAT VARCHAR, "
+                    "TABLE_ROWS BIGINT, AVG_ROW_LENGTH BIGINT, DATA_LENGTH BIGINT, CREATE_TIME TIMESTAMP, "
+                    "UPDATE_TIME TIMESTAMP, TABLE_COLLATION VARCHAR, TABLE_COMMENT VARCHAR)")
+        cur.execute(f"CREATE OR REPLACE TABLE {INFO}.columns (TABLE_CATALOG VARCHAR, TABLE_SCHEMA VARCHAR, "
+                    "TABLE_NAME VARCHAR, COLUMN_NAME VARCHAR, ORDINAL_POSITION BIGINT, COLUMN_DEFAULT VARCHAR, "
+                    "IS_NULLABLE VARCHAR, DATA_TYPE VARCHAR, CHARACTER_MAXIMUM_LENGTH BIGINT, "
+                    "CHARACTER_OCTET_LENGTH BIGINT, NUMERIC_PRECISION BIGINT, NUMERIC_SCALE BIGINT, "
+                    "DATETIME_PRECISION BIGINT, CHARACTER_SET_NAME VARCHAR, COLLATION_NAME VARCHAR, "
+                    "COLUMN_TYPE VARCHAR, COLUMN_KEY VARCHAR, EXTRA VARCHAR, PRIVILEGES VARCHAR, "
+                    "COLUMN_COMMENT VARCHAR, COLUMN_SIZE BIGINT, DECIMAL_DIGITS BIGINT)")
+        dbs = [r[0] for r in cur.execute(f"SELECT name FROM {META}.databases ORDER BY name").fetchall()]
+        for name in ["information_schema"] + dbs:
+            cur.execute(f"INSERT INTO {INFO}.schemata VALUES ('def', ?, 'utf8', 'utf8_general_ci', NULL)", [name])
+        for (text,) in cur.execute(f"SELECT def FROM {META}.tables ORDER BY db, name").fetchall():
+            t = TableDef.from_json(text)
+            cur.execute(f"INSERT INTO {INFO}.tables VALUES ('def', ?, ?, 'BASE TABLE', 'StarRocks', NULL, NULL, "
+                        "NULL, NULL, NULL, now(), NULL, 'utf8_general_ci', ?)", [t.database, t.name, t.comment])
+            for i, c in enumerate(t.columns, start=1):
+                st = c.sr_type
+                char_len = st.length if st.name in ("VARCHAR", "CHAR", "VARBINARY") else None
+                cur.execute(
+                    f"INSERT INTO {INFO}.columns VALUES ('def', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, "
+                    "?, ?, '', NULL, ?, NULL, NULL)",
+                    [t.database, t.name, c.name, i, c.default, "YES" if c.nullable else "NO", st.data_type,
+                     char_len, char_len, st.precision, st.scale,
+                     "utf8_general_ci" if char_len else None, st.column_type,
+                     ("PRI" if t.keys_type in ("PRIMARY", "UNIQUE") else "DUP") if c.name in t.key_columns else "",
+                     c.comment])
 
 
 def _widening(a: SrType, b: SrType) -> bool:

@@ -109,6 +109,51 @@ def _loaded_snapshot(session, client, plan: TablePlan, table: str, current):
         return current
 
 
+ICEBERG_ROWS, SOURCE_LAG = "row_count_matches_raw", "source_lag_within_tolerance"
+STARROCKS_ROWS, PROFILE = "row_count_matches_iceberg", "column_profile_matches_source"
+
+
+def _step_name(asset: dg.AssetKey) -> str:
+    """The step of an asset's checks: `checks__<asset key>` (one step per layer of a table)."""
+    return "checks__" + asset.to_python_identifier()
+
+
+def _layer_checks(asset: dg.AssetKey, description: str, blocking: tuple[str, str], other: tuple[str, str]):
+    """One step judging a layer's two checks (name, description): the first blocks the next layer
+    when it fails with ERROR; either runs alone when selected alone (verify, Dagit)."""
+    specs = [dg.AssetCheckSpec(blocking[0], asset=asset, blocking=True, description=blocking[1]),
+             dg.AssetCheckSpec(other[0], asset=asset, description=other[1])]
+    return dg.multi_asset_check(specs=specs, name=_step_name(asset), can_subset=True, description=description)
+
+
+def _selected(context: dg.AssetCheckExecutionContext) -> set[str]:
+    return {key.name for key in context.selected_asset_check_keys}
+
+
+def _keyed(result: dg.AssetCheckResult, asset: dg.AssetKey, name: str) -> dg.AssetCheckResult:
+    """A result of a step that evaluates several checks names its check."""
+    return dg.AssetCheckResult(asset_key=asset, check_name=name, passed=result.passed, severity=result.severity,
+                               description=result.description, metadata=result.metadata)
+
+
+def _evaluate(asset: dg.AssetKey, checks, wanted: set[str]):
+    """The results of the selected `(name, evaluate)` checks of a step, in order. A check that
+    raises does not keep the others from their verdict; the step then fails with its error (a
+    check that could not run has no result, as when it is a step of its own)."""
+    error = None
+    for name, evaluate in checks:
+        if name not in wanted:
+            continue
+        try:
+            result = evaluate()
+        except Exception as exc:  # noqa: BLE001 - raised after the other checks
+            error = error or exc
+            continue
+        yield _keyed(result, asset, name)
+    if error is not None:
+        raise error
+
+
 def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(asset=keys.raw, name="row_count_matches_source", blocking=True,
                     description="Rows landed = rows SQL Server counted for the extract (whole table or change range)")
@@ -127,11 +172,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         return _count_result(left_name="sql_server_rows", left=source, right_name="landed_rows",
                              right=snap.total_records if snap else None, extra=where)
 
-    @dg.asset_check(asset=keys.iceberg, name="row_count_matches_raw", blocking=True,
-                    description="Rows in the current Iceberg snapshot = the landing it came from (full) or "
-                                "SQL Server's count at extract time (merge)")
-    def iceberg_check(spark: SparkResource, iceberg: IcebergResource) -> dg.AssetCheckResult:
-        session, catalog, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
+    def iceberg_rows(session, catalog, table: str, snap) -> dg.AssetCheckResult:
         extra = {"where": table, "snapshot_id": str(snap.snapshot_id) if snap else ""}
         if snap and state.is_delta(snap.summary):
             source = snap.summary.get(state.SOURCE_COUNT)
@@ -150,11 +191,7 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
         return _count_result(left_name="landed_rows", left=raw_rows, right_name="iceberg_rows",
                              right=snap.total_records if snap else None, extra=extra)
 
-    @dg.asset_check(asset=keys.iceberg, name="source_lag_within_tolerance",
-                    description="SQL Server's live row count vs the current Iceberg snapshot's: a lag (WARN) "
-                                "beyond the tables file's checks.source_lag_tolerance_*")
-    def lag_check(spark: SparkResource, iceberg: IcebergResource, mssql: MssqlResource) -> dg.AssetCheckResult:
-        _, _, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
+    def lag(mssql: MssqlResource, table: str, snap) -> dg.AssetCheckResult:
         where = f"{plan.source_label} -> {table}"
         if snap is None:
             return not_loaded(f"{table} has no snapshot", {"where": where})
@@ -164,14 +201,21 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                                  snapshot_time=snap.committed_at,
                                  tolerance=plan.checks.lag_tolerance(snap.total_records), where=where)
 
-    @dg.asset_check(asset=keys.starrocks, name="row_count_matches_iceberg", blocking=True,
-                    description="COUNT(*) of the StarRocks table = rows in the current Iceberg snapshot")
-    def starrocks_check(spark: SparkResource, iceberg: IcebergResource,
-                        starrocks: StarRocksResource) -> dg.AssetCheckResult:
-        session, _, table, current = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
-        client = starrocks.get_client()
-        sr_rows = (client.count(plan.namespace, plan.table)
-                   if client.table_exists(plan.namespace, plan.table) else None)
+    @_layer_checks(keys.iceberg, "The Iceberg table's checks, on one read of its current snapshot",
+                   (ICEBERG_ROWS, "Rows in the current Iceberg snapshot = the landing it came from (full) or "
+                                  "SQL Server's count at extract time (merge)"),
+                   (SOURCE_LAG, "SQL Server's live row count vs the current Iceberg snapshot's: a lag (WARN) "
+                                "beyond the tables file's checks.source_lag_tolerance_*"))
+    def iceberg_checks(context: dg.AssetCheckExecutionContext, spark: SparkResource, iceberg: IcebergResource,
+                       mssql: MssqlResource):
+        wanted = _selected(context)
+        session, catalog, table, snap = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
+        yield from _evaluate(keys.iceberg, [
+            (ICEBERG_ROWS, lambda: iceberg_rows(session, catalog, table, snap)),
+            (SOURCE_LAG, lambda: lag(mssql, table, snap)),
+        ], wanted)
+
+    def starrocks_rows(session, client, table: str, current, sr_rows: int | None) -> dg.AssetCheckResult:
         snap = _loaded_snapshot(session, client, plan, table, current)
         # Pinned to the snapshot StarRocks holds (recorded by the load): the metadata says which.
         moved_on = snap is not None and current is not None and current.snapshot_id != snap.snapshot_id
@@ -182,16 +226,10 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                                     "snapshot_committed_at": _when(snap.committed_at) if snap else "",
                                     **({"iceberg_current_snapshot_id": str(current.snapshot_id)} if moved_on else {})})
 
-    @dg.asset_check(asset=keys.starrocks, name="column_profile_matches_source",
-                    description="Per column, SQL Server = StarRocks: non-null counts, min/max of exact numeric and "
-                                "date columns, distinct keys")
-    def profile_check(mssql: MssqlResource, starrocks: StarRocksResource) -> dg.AssetCheckResult:
-        source = mssql.get_client(plan.database)
-        target = starrocks.get_client()
-        if not target.table_exists(plan.namespace, plan.table):
-            return not_loaded(f"starrocks {plan.namespace}.{plan.table} does not exist")
+    def profile(source, target, target_columns: set[str]):
+        """(result, StarRocks' row count): the profile's first measure is each side's COUNT(*)."""
         schema_plan = source_schema(source, plan)
-        ms = prof.measures(schema_plan, {name for name, _ in target.columns(plan.namespace, plan.table)})
+        ms = prof.measures(schema_plan, target_columns)
         target_table = f"{quote_backtick(plan.namespace)}.{quote_backtick(plan.table)}"
         queries = prof.profile_queries(ms, schema_plan, source_table=plan.source_qualified_tsql,
                                        target_table=target_table)
@@ -219,9 +257,49 @@ def _build_table_checks(*, plan: TablePlan, keys: TableKeys) -> list[dg.AssetChe
                       "profile": dg.MetadataValue.md(
                           "| measure | SQL Server | StarRocks |\n| --- | --- | --- |\n" + "\n".join(
                               f"| {lab} | {s} | {t} |" for lab, s, t in zip(labels, src_vals, dst_vals)))},
-        )
+        ), int(dst_vals[0])
 
-    return [raw_check, iceberg_check, lag_check, starrocks_check, profile_check]
+    @_layer_checks(keys.starrocks, "The StarRocks table's checks, on one aggregate query per side",
+                   (STARROCKS_ROWS, "COUNT(*) of the StarRocks table = rows in the current Iceberg snapshot"),
+                   (PROFILE, "Per column, SQL Server = StarRocks: non-null counts, min/max of exact numeric "
+                             "and date columns, distinct keys"))
+    def starrocks_checks(context: dg.AssetCheckExecutionContext, spark: SparkResource, iceberg: IcebergResource,
+                         starrocks: StarRocksResource, mssql: MssqlResource):
+        wanted = _selected(context)
+        target = starrocks.get_client()
+        # One information_schema query: a table has at least one column, so none means no table.
+        target_columns = {name for name, _ in target.columns(plan.namespace, plan.table)}
+        profiled: dict = {}
+
+        def profile_result() -> dg.AssetCheckResult:
+            if not target_columns:
+                return not_loaded(f"starrocks {plan.namespace}.{plan.table} does not exist")
+            if "error" in profiled:
+                raise profiled["error"]
+            if "result" not in profiled:
+                try:
+                    profiled["result"], profiled["rows"] = profile(mssql.get_client(plan.database), target,
+                                                                   target_columns)
+                except Exception as exc:  # noqa: BLE001 - kept, so it is raised once more, not re-run
+                    profiled["error"] = exc
+                    raise
+            return profiled["result"]
+
+        def rows_result() -> dg.AssetCheckResult:
+            sr_rows = None
+            if target_columns:  # the profile's COUNT(*) when it ran, else a COUNT(*) of its own
+                sr_rows = profiled["rows"] if "rows" in profiled else target.count(plan.namespace, plan.table)
+            session, _, table, current = _current(spark, iceberg, lambda c: pipeline.iceberg_table(c, plan))
+            return starrocks_rows(session, target, table, current, sr_rows)
+
+        if PROFILE in wanted:  # first, so the row count check reuses its COUNT(*) ...
+            try:
+                profile_result()
+            except Exception:  # noqa: BLE001 - ... and is judged even when the profile cannot run
+                pass
+        yield from _evaluate(keys.starrocks, [(STARROCKS_ROWS, rows_result), (PROFILE, profile_result)], wanted)
+
+    return [raw_check, iceberg_checks, starrocks_checks]
 
 
 @dg.definitions

@@ -13,6 +13,7 @@ Dagster's in-process executor does.
 
 from __future__ import annotations
 
+import gc
 import queue
 import sys
 import threading
@@ -77,6 +78,11 @@ def _threaded_steps(job_context: PlanExecutionContext, plan: ExecutionPlan, limi
     (ActiveExecution, hooks) in this thread only, in the order the steps produce them."""
     events: queue.Queue = queue.Queue()
     running: dict[str, tuple[threading.Thread, object, list]] = {}
+    # Garbage this thread left (above all the SQLite connections of Dagster instances that
+    # earlier runs in this process did not dispose) is collected here, not by the step thread whose
+    # allocation happens to trigger the collector: SQLite refuses to be closed from another
+    # thread ("SQLite objects created in a thread can only be used in that same thread").
+    gc.collect()
 
     def work(step_key: str, step_context) -> None:
         try:
