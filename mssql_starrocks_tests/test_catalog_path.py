@@ -187,6 +187,43 @@ def test_a_missing_external_catalog_fails_before_anything_is_written_with_one_me
     assert_layers_equal(catpath)
 
 
+def test_an_unreachable_external_catalog_fails_before_anything_is_written_with_one_message(catpath):
+    """The catalog exists in StarRocks, but its Glue endpoint is down: one message naming the
+    catalog (and StarRocks' error, which names the endpoint), retried as a network fault is, and
+    StarRocks left exactly as it was."""
+    devservers = catpath["devservers"]
+    dead = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    down = catalog_path.catalog_ddl("lake_down", devservers["AWS_REGION"]).replace(
+        "PROPERTIES (", f'PROPERTIES ("aws.glue.endpoint" = "{dead}", ')
+    e2e.starrocks_rows(devservers, "DROP CATALOG IF EXISTS lake_down")
+    e2e.starrocks_rows(devservers, down)
+
+    def starrocks_state():
+        return (sorted(e2e.starrocks_rows(devservers, f"SELECT id, name, qty FROM {NS}.full_t")),
+                sorted(r[0] for r in e2e.starrocks_rows(devservers, f"SHOW TABLES FROM {NS}")),
+                sorted(e2e.starrocks_rows(devservers, f"SELECT table_name, iceberg_snapshot_id "
+                                                      f"FROM {NS}.mssql_starrocks_state")))
+
+    before = starrocks_state()
+    try:
+        result = run(catpath, f"starrocks/{DB}/dbo/full_t", env={"STARROCKS_ICEBERG_CATALOG": "lake_down"})
+    finally:
+        e2e.starrocks_rows(devservers, "DROP CATALOG lake_down")
+    assert not result.success
+    failures = step_failures(result)
+    assert len(failures) == 1, failures
+    message = failures[0]
+    assert (f"{DB}.dbo.full_t: StarRocks cannot read Iceberg table(s) {NS}.full_t through its external catalog "
+            f"lake_down (starrocks.load_path catalog): StarRocks has catalog lake_down but cannot list its database "
+            f"{NS}: ") in message, message
+    assert dead in message  # StarRocks' own error names the endpoint it cannot reach
+    assert "Nothing was written to StarRocks" in message
+    assert "is down or unreachable from StarRocks" in message and "SHOW CREATE CATALOG lake_down" in message
+    assert "CREATE EXTERNAL CATALOG" not in message  # it exists: no DDL to create it
+    assert retries(result) == 2  # a network fault: retried, then the same one message
+    assert starrocks_state() == before
+
+
 def test_check_shows_that_starrocks_sees_the_catalog(catpath, tmp_path):
     from mssql_starrocks_tests.test_cli import mssql_starrocks
 

@@ -9,6 +9,7 @@ snapshot its own run committed even when others commit concurrently.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,14 +152,111 @@ def _newest(spark, sql: str, *, missing: str | None = None) -> Snapshot | None:
     return Snapshot(int(row["snapshot_id"]), row["committed_at"], row["operation"], dict(row["summary"] or {}))
 
 
+# --- reading snapshot metadata ---------------------------------------------------------------
+# Two ways to read the same metadata. With the driver's JVM (a classic session) the Iceberg table
+# is loaded through the session's catalog (Spark3Util.loadIcebergTable: the same table object,
+# cached or not, that a query of `<table>.snapshots` scans) and its metadata is read in one call
+# (TableMetadataParser.toJson): no Spark job, no query planning. A Spark Connect session has no
+# JVM here, so it queries Iceberg's metadata tables (`.snapshots`, `.history`, `.refs`) with SQL,
+# a small Spark job each. Both give the same answers (mssql_starrocks_tests/test_snapshot_metadata.py).
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    """What the snapshot functions need of a table's metadata, read on the driver."""
+
+    main: int | None  # the `main` branch's snapshot (the table's current snapshot)
+    snapshots: dict[int, Snapshot]
+    parents: dict[int, int | None]
+    log: tuple[tuple[int, int], ...]  # the snapshot log (history): (made current at, in ms; snapshot id)
+
+    def current_ancestors(self) -> set[int]:
+        """The current snapshot and its ancestors still in the table (Iceberg's currentAncestorIds,
+        which the `history` table's is_current_ancestor is)."""
+        out, cursor = set(), self.main
+        while cursor is not None and cursor in self.snapshots and cursor not in out:
+            out.add(cursor)
+            cursor = self.parents.get(cursor)
+        return out
+
+    def newest_in_log(self, accept) -> Snapshot | None:
+        """The snapshot of the newest history entry whose snapshot id `accept`s (ties: the later entry)."""
+        best = None
+        for position, (made_current_ms, snapshot_id) in enumerate(self.log):
+            if accept(snapshot_id) and (best is None or (made_current_ms, position) >= best[0]):
+                best = ((made_current_ms, position), snapshot_id)
+        return self.snapshots.get(best[1]) if best else None
+
+
+def _timestamp(millis: int):
+    """Milliseconds since the epoch as PySpark returns a TIMESTAMP (the metadata tables' committed_at)."""
+    from pyspark.sql.types import TimestampType
+
+    return TimestampType().fromInternal(int(millis) * 1000)
+
+
+def _parse_metadata(text: str) -> _Metadata:
+    """Iceberg's table metadata JSON (the format of its metadata files) -> _Metadata."""
+    raw = json.loads(text)
+    snapshots, parents = {}, {}
+    for entry in raw.get("snapshots") or ():
+        summary = dict(entry.get("summary") or {})
+        operation = summary.pop("operation", None)  # the JSON carries it in the summary; Snapshot.summary() not
+        sid = int(entry["snapshot-id"])
+        snapshots[sid] = Snapshot(sid, _timestamp(entry["timestamp-ms"]), operation, summary)
+        parent = entry.get("parent-snapshot-id")
+        parents[sid] = int(parent) if parent is not None else None
+    main = ((raw.get("refs") or {}).get("main") or {}).get("snapshot-id")
+    if main is None and "refs" not in raw:  # metadata without refs (format v1 before refs): the current snapshot
+        current = raw.get("current-snapshot-id")
+        main = current if current is not None and int(current) >= 0 else None
+    log = tuple((int(e["timestamp-ms"]), int(e["snapshot-id"])) for e in raw.get("snapshot-log") or ())
+    return _Metadata(int(main) if main is not None else None, snapshots, parents, log)
+
+
+def _jvm_metadata(spark, qualified: str, *, fresh: bool = False) -> _Metadata | None:
+    """The table's metadata read through the driver's JVM, or None where there is none (Spark
+    Connect) or the table does not load (then the SQL path runs and fails as it always did).
+    `fresh`: re-read from the catalog first (REFRESH TABLE's effect), else the catalog's
+    table as the session holds it, exactly what the metadata tables would show."""
+    from mssql_starrocks.lib.spark import is_connect
+
+    if is_connect(spark) or getattr(spark, "_jsparkSession", None) is None:
+        return None
+    from py4j.protocol import Py4JJavaError
+
+    jvm = spark.sparkContext._jvm
+    try:
+        table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, qualified)
+    except Py4JJavaError as exc:
+        if "NoSuchTableException" in str(exc.java_exception.getClass().getName()):
+            return None
+        raise
+    if fresh:
+        table.refresh()
+    return _parse_metadata(jvm.org.apache.iceberg.TableMetadataParser.toJson(table.operations().current()))
+
+
 def snapshot_of_run(spark, qualified: str, run_id: str) -> Snapshot:
     """The newest snapshot of `qualified` committed by `run_id`."""
+    missing = f"no snapshot of {qualified} was committed by run {run_id}"
+    meta = _jvm_metadata(spark, qualified)
+    if meta is not None:
+        ours = [(s.committed_at, i, s) for i, s in enumerate(meta.snapshots.values()) if s.summary.get(state.RUN_ID) == run_id]
+        if not ours:
+            raise RuntimeError(missing)
+        return max(ours, key=lambda t: t[:2])[2]
     return _newest(spark, f"SELECT snapshot_id, committed_at, operation, summary FROM {qualified}.snapshots "
                           f"WHERE summary['{state.RUN_ID}'] = '{run_id}' ORDER BY committed_at DESC LIMIT 1",
-                   missing=f"no snapshot of {qualified} was committed by run {run_id}")
+                   missing=missing)
 
 
 def current_snapshot(spark, qualified: str) -> Snapshot | None:
+    """The snapshot of the newest history entry in the current lineage (the table's current one)."""
+    meta = _jvm_metadata(spark, qualified)
+    if meta is not None:
+        ancestors = meta.current_ancestors()
+        return meta.newest_in_log(lambda sid: sid in ancestors)
     return _newest(spark, f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary FROM {qualified}.snapshots s "
                           f"JOIN (SELECT snapshot_id FROM {qualified}.history WHERE is_current_ancestor "
                           f"ORDER BY made_current_at DESC LIMIT 1) h ON s.snapshot_id = h.snapshot_id")
@@ -166,7 +264,10 @@ def current_snapshot(spark, qualified: str) -> Snapshot | None:
 
 def current_snapshot_id(spark, qualified: str) -> int | None:
     """The id of the table's current snapshot (its `main` branch), read afresh from the catalog
-    (Spark's cached table refreshed first): one small scan of the `refs` metadata table."""
+    (Spark's cached table refreshed first)."""
+    meta = _jvm_metadata(spark, qualified, fresh=True)
+    if meta is not None:
+        return meta.main
     spark.sql(f"REFRESH TABLE {qualified}")
     rows = spark.sql(f"SELECT snapshot_id FROM {qualified}.refs WHERE name = 'main'").collect()
     return int(rows[0]["snapshot_id"]) if rows else None
@@ -176,6 +277,11 @@ def last_own_snapshot(spark, qualified: str) -> Snapshot | None:
     """The newest snapshot in the current lineage that this project committed (it carries a run
     id), so state and counts survive commits of other writers that only rewrite files, such as
     a compaction by Glue's table optimizer or a user's maintenance job."""
+    meta = _jvm_metadata(spark, qualified)
+    if meta is not None:
+        ancestors = meta.current_ancestors()
+        return meta.newest_in_log(lambda sid: sid in ancestors and sid in meta.snapshots
+                                  and meta.snapshots[sid].summary.get(state.RUN_ID) is not None)
     return _newest(spark, f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary FROM {qualified}.snapshots s "
                           f"JOIN {qualified}.history h ON s.snapshot_id = h.snapshot_id "
                           f"WHERE h.is_current_ancestor AND s.summary['{state.RUN_ID}'] IS NOT NULL "
@@ -191,9 +297,37 @@ def committed_state(spark, qualified: str) -> dict[str, str]:
 
 
 def snapshot_by_id(spark, qualified: str, snapshot_id: int) -> Snapshot:
+    missing = f"snapshot {snapshot_id} of {qualified} does not exist (expired?)"
+    meta = _jvm_metadata(spark, qualified)
+    if meta is not None:
+        if int(snapshot_id) not in meta.snapshots:
+            raise RuntimeError(missing)
+        return meta.snapshots[int(snapshot_id)]
     return _newest(spark, f"SELECT snapshot_id, committed_at, operation, summary FROM {qualified}.snapshots "
-                          f"WHERE snapshot_id = {int(snapshot_id)}",
-                   missing=f"snapshot {snapshot_id} of {qualified} does not exist (expired?)")
+                          f"WHERE snapshot_id = {int(snapshot_id)}", missing=missing)
+
+
+def snapshots_between(spark, qualified: str, older_id: int, newer_id: int) -> list[Snapshot] | None:
+    """The snapshots after `older_id` up to `newer_id` along `newer_id`'s parents (oldest first),
+    or None if `newer_id` does not descend from `older_id`."""
+    meta = _jvm_metadata(spark, qualified)
+    if meta is None:
+        rows = spark.sql(f"SELECT snapshot_id, parent_id, committed_at, operation, summary "
+                         f"FROM {qualified}.snapshots").collect()
+        meta = _Metadata(None, {int(r["snapshot_id"]): Snapshot(int(r["snapshot_id"]), r["committed_at"], r["operation"],
+                                                                dict(r["summary"] or {})) for r in rows},
+                         {int(r["snapshot_id"]): (int(r["parent_id"]) if r["parent_id"] is not None else None)
+                          for r in rows}, ())
+    chain, cursor = [], newer_id
+    while cursor is not None and cursor != older_id:
+        chain.append(cursor)
+        cursor = meta.parents.get(cursor)
+    if cursor != older_id:
+        return None
+    missing = [sid for sid in chain if sid not in meta.snapshots]
+    if missing:
+        raise RuntimeError(f"snapshot {missing[0]} of {qualified} does not exist (expired?)")
+    return [meta.snapshots[sid] for sid in reversed(chain)]
 
 
 def column_nullability(spark, qualified: str) -> dict[str, bool]:

@@ -245,16 +245,9 @@ def full_reload(spark, *, client: StarRocksClient, source: str, snapshot: ice.Sn
 def delta_chain(spark, source: str, loaded_id: int, current_id: int) -> list[ice.Snapshot] | None:
     """Snapshots after `loaded_id` up to `current_id` that changed rows (oldest first), or None if
     `current_id` does not descend from `loaded_id`."""
-    rows = spark.sql(f"SELECT snapshot_id, parent_id FROM {source}.snapshots").collect()
-    parent = {int(r["snapshot_id"]): (int(r["parent_id"]) if r["parent_id"] is not None else None) for r in rows}
-    chain = []
-    cursor = current_id
-    while cursor is not None and cursor != loaded_id:
-        chain.append(cursor)
-        cursor = parent.get(cursor)
-    if cursor != loaded_id:
+    snapshots = ice.snapshots_between(spark, source, loaded_id, current_id)
+    if snapshots is None:
         return None
-    snapshots = [ice.snapshot_by_id(spark, source, sid) for sid in reversed(chain)]
     return [s for s in snapshots if s.operation != "replace"]  # compactions: same rows, new files
 
 

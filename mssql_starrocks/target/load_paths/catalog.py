@@ -111,23 +111,48 @@ def delete_sql(database: str, table: str, source: str, landing: str, schema_plan
             f"WHERE {_key_match(schema_plan, q(table), 'gone')}")
 
 
+class ExternalCatalogUnreachable(RuntimeError):
+    """StarRocks has the catalog but cannot list the table's database through it (its metastore,
+    Glue or REST, is down or unreachable from StarRocks): nothing was written, and a retry may
+    find it back."""
+
+    transient = True
+
+
+def _unknown_database(error: RuntimeError) -> bool:
+    return "error 1049" in str(error)  # MySQL's ER_BAD_DB_ERROR: "Unknown database '<name>'"
+
+
+def catalog_ddl_of(client: StarRocksClient, catalog: str) -> str:
+    """SHOW CREATE CATALOG's DDL; ExternalCatalogMissing (listing the catalogs StarRocks has) if
+    StarRocks has no such catalog. One statement when the catalog is there."""
+    try:
+        rows = client.execute(f"SHOW CREATE CATALOG {q(catalog)}")
+    except RuntimeError:
+        catalogs = [str(r[0]) for r in client.execute("SHOW CATALOGS")]
+        if catalog not in catalogs:
+            raise ExternalCatalogMissing(f"StarRocks has no catalog {catalog} (it has: {', '.join(catalogs)})") from None
+        raise
+    return " ".join(str(v) for row in rows for v in row)
+
+
 def visible_tables(client: StarRocksClient, catalog: str, database: str) -> list[str]:
-    """The tables StarRocks lists in `catalog`.`database`; ExternalCatalogMissing (with what to
-    create) if it has no such catalog or cannot list the database."""
-    catalogs = [str(r[0]) for r in client.execute("SHOW CATALOGS")]
-    if catalog not in catalogs:
-        raise ExternalCatalogMissing(f"StarRocks has no catalog {catalog} (it has: {', '.join(catalogs)})")
+    """The tables StarRocks lists in `catalog`.`database` (a catalog it has): ExternalCatalogMissing
+    if it has no such database, ExternalCatalogUnreachable if it cannot list it otherwise."""
     try:
         return [str(r[0]) for r in client.execute(f"SHOW TABLES FROM {q(catalog)}.{q(database)}")]
     except RuntimeError as exc:
-        raise ExternalCatalogMissing(f"StarRocks cannot list database {database} of catalog {catalog}: {exc}") from None
+        if _unknown_database(exc):
+            raise ExternalCatalogMissing(f"StarRocks cannot list database {database} of catalog {catalog}: {exc}") \
+                from None
+        raise ExternalCatalogUnreachable(f"StarRocks has catalog {catalog} but cannot list its database {database}: "
+                                         f"{exc}") from None
 
 
-def refuse_cached_metadata(client: StarRocksClient, catalog: str) -> None:
-    """Refuse a catalog that caches Iceberg metadata: StarRocks could then read a snapshot older
-    than the one just committed (its snapshot pointer is cached), with nothing to tell."""
-    rows = client.execute(f"SHOW CREATE CATALOG {q(catalog)}")
-    ddl = " ".join(str(v) for row in rows for v in row)
+def refuse_cached_metadata(catalog: str, ddl: str) -> None:
+    """Refuse a catalog that caches Iceberg metadata (its DDL, SHOW CREATE CATALOG's): StarRocks
+    could then read a snapshot older than the one just committed (its snapshot pointer is
+    cached), with nothing to tell."""
     if not _NO_METADATA_CACHE.search(ddl):
         raise CatalogCachesMetadata(
             f"StarRocks' external catalog {catalog} caches Iceberg metadata (SHOW CREATE CATALOG has no "
@@ -143,7 +168,7 @@ def describe_catalog(client: StarRocksClient, catalog: str) -> str:
     if catalog not in catalogs:
         raise ExternalCatalogMissing(f"StarRocks has no catalog {catalog} (it has: {', '.join(catalogs)}); "
                                      f"create it ({catalog_ddl(catalog, None)}) or correct {CATALOG_SETTING}")
-    refuse_cached_metadata(client, catalog)
+    refuse_cached_metadata(catalog, catalog_ddl_of(client, catalog))
     databases = client.execute(f"SHOW DATABASES FROM {q(catalog)}")
     return f"StarRocks sees external catalog {catalog} ({len(databases)} database(s), metadata read fresh)"
 
@@ -169,14 +194,23 @@ class CatalogPath(LoadPath):
         catalog = self._catalog(job)
         wanted = [job.table] + ([job.landing_name] if job.plan.mode.applies_deltas else [])
         try:
+            ddl = catalog_ddl_of(job.client, catalog)
             tables = visible_tables(job.client, catalog, job.database)
             missing = [t for t in wanted if t not in tables]
             if missing:
                 raise ExternalCatalogMissing(f"SHOW TABLES FROM {catalog}.{job.database} does not list "
                                              f"{', '.join(missing)}")
-            refuse_cached_metadata(job.client, catalog)
+            refuse_cached_metadata(catalog, ddl)
         except CatalogCachesMetadata as exc:
             raise CatalogCachesMetadata(f"{job.plan.source_label}: {exc}. Nothing was written to StarRocks") from None
+        except ExternalCatalogUnreachable as exc:
+            raise ExternalCatalogUnreachable(
+                f"{job.plan.source_label}: StarRocks cannot read Iceberg table(s) "
+                f"{', '.join(f'{job.database}.{t}' for t in wanted)} through its external catalog {catalog} "
+                f"(starrocks.load_path catalog): {exc}. Nothing was written to StarRocks. The catalog's metastore "
+                f"(its Glue or REST endpoint, SHOW CREATE CATALOG {catalog}) is down or unreachable from StarRocks; "
+                "the step is retried, and if it persists the StarRocks administrator repairs the endpoint or the "
+                "network, or re-creates the catalog; or give the table starrocks.load_path stream_load") from None
         except ExternalCatalogMissing as exc:
             raise ExternalCatalogMissing(
                 f"{job.plan.source_label}: StarRocks cannot read Iceberg table(s) "
