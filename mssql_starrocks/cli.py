@@ -105,6 +105,7 @@ def main(ctx: click.Context, env_file: str | None, verbose: bool) -> None:
 def check() -> None:
     """Check every connection: SQL Server, the Iceberg catalog, StarRocks (FE SQL and HTTP), the
     StarRocks user's right to create and load tables in each target database, and Spark + jars."""
+    session.current().quiet()  # Spark's start-up banner goes to the log file, not between the lines
     settings.require(settings.REQUIRED)
     failures = 0
 
