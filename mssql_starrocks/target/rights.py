@@ -89,7 +89,7 @@ def probe_database(client: StarRocksClient, target: ProbeTarget) -> DatabaseRigh
     database, user = target.database, client.settings.user
     created_database = False
     try:
-        if not _database_exists(client, database):
+        if not client.database_exists(database):
             _step(lambda: client.execute(f"CREATE DATABASE {q(database)}"), "create the database")
             created_database = True
         may = _probe_table(client, target)
@@ -153,11 +153,6 @@ def _step(action, what: str):
         raise _Refused(what, str(exc.result.get("Message") or exc)) from None
     except RuntimeError as exc:
         raise _Refused(what, str(exc)) from None
-
-
-def _database_exists(client: StarRocksClient, database: str) -> bool:
-    rows = client.execute("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s", (database,))
-    return bool(rows and rows[0][0])
 
 
 def _drop_database(client: StarRocksClient, database: str) -> str | None:

@@ -147,9 +147,12 @@ class StarRocksClient:
         """Create the database if it is missing. StarRocks asks for CREATE DATABASE on the catalog
         even with IF NOT EXISTS, so an existing database is not created again: a user granted only
         that database's privileges loads into it."""
-        rows = self.execute("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s", (database,))
-        if not (rows and rows[0][0]):
+        if not self.database_exists(database):
             self.execute(f"CREATE DATABASE IF NOT EXISTS {q(database)}")
+
+    def database_exists(self, database: str) -> bool:
+        rows = self.execute("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s", (database,))
+        return bool(rows and rows[0][0])
 
     def table_exists(self, database: str, table: str) -> bool:
         rows = self.execute(
